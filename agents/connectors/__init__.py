@@ -1,0 +1,1 @@
+"""S1 exchange connectors: the venue port, SimVenue (paper), Binance via ccxt, recordings."""
