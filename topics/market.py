@@ -1,0 +1,132 @@
+"""Schemas of the market-data topics ``mkt.spot``, ``mkt.perp`` (columnar micro-batches) and
+``mkt.funding`` (one event per funding settlement).
+
+A :class:`MarketBatch` carries one symbol's ticks of one short event-time window as parallel
+columns (DESIGN §1.7): S2 turns each column into a NumPy array and computes on arrays, so a Faust
+agent pays its per-message cost once per batch instead of once per tick.
+
+Prices travel as float64. That is exact for money: every venue price or quantity has at most 15
+significant digits, and a float64 written with ``repr`` (which JSON does) reads back as the same
+shortest decimal, so ``chimera.model.to_decimal(x)`` recovers the venue's exact Decimal. Derived
+columns (``mid``, ``spread_bp``, depth) are features and are plain floats. A column that no row of
+the batch has (e.g. ``bid`` in a batch of trades) is ``None``; a row that lacks a value in a
+present column holds NaN (encoded as the JSON constant ``NaN``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chimera.model import Market
+
+MARKET_TOPICS = ("mkt.spot", "mkt.perp", "mkt.funding")
+
+# one letter per tick kind, so the ``kind`` column stays small on the wire
+TickKind = Literal["t", "q", "b", "k", "m"]
+KIND_NAMES: dict[str, str] = {"t": "trade", "q": "quote", "b": "book", "k": "bar tick", "m": "mark"}
+
+# columns every row has / columns present only when some row of the batch has them
+DENSE_COLUMNS = ("ts", "kind", "price", "qty", "side")
+OPTIONAL_COLUMNS = ("bid", "ask", "bid_qty", "ask_qty", "mid", "spread_bp", "mark", "depth_bid", "depth_ask")
+LEVEL_COLUMNS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+
+
+def topic_for_market(market: Market) -> str:
+    """Return the logical topic of a market's tick batches."""
+    return "mkt.spot" if market is Market.SPOT else "mkt.perp"
+
+
+class MarketBatch(BaseModel):
+    """One symbol's ticks over ``[first_ts, last_ts]``; ``seq`` counts this symbol's batches from 0."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
+    v: Literal[1] = 1
+    symbol: str = Field(min_length=1)
+    market: Market
+    seq: int = Field(ge=0)
+    first_ts: int = Field(ge=0, description="event time of the first row, epoch ms")
+    last_ts: int = Field(ge=0, description="event time of the last row, epoch ms")
+
+    ts: list[int]
+    kind: list[TickKind]
+    price: list[float] = Field(description="trade / bar-tick / mark price; NaN on quote and book rows")
+    qty: list[float] = Field(description="traded quantity (bar ticks: a share of the bar volume)")
+    side: list[int] = Field(description="aggressor: 1 buy, -1 sell, 0 unknown or not a trade")
+
+    bid: list[float] | None = None
+    ask: list[float] | None = None
+    bid_qty: list[float] | None = None
+    ask_qty: list[float] | None = None
+    mid: list[float] | None = None
+    spread_bp: list[float] | None = None
+    mark: list[float] | None = None
+    depth_bid: list[float] | None = Field(None, description="sum of bid sizes over the top levels")
+    depth_ask: list[float] | None = None
+    # top-of-book levels, row-major [row][level]; NaN-padded to the same depth on every row
+    bid_px: list[list[float]] | None = None
+    bid_sz: list[list[float]] | None = None
+    ask_px: list[list[float]] | None = None
+    ask_sz: list[list[float]] | None = None
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> MarketBatch:
+        n = len(self.ts)
+        if n == 0:
+            raise ValueError("a batch has at least one row")
+        for name in DENSE_COLUMNS + OPTIONAL_COLUMNS + LEVEL_COLUMNS:
+            col = getattr(self, name)
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {name!r} has {len(col)} rows, ts has {n}")
+        if self.ts[0] != self.first_ts or self.ts[-1] != self.last_ts:
+            raise ValueError("first_ts/last_ts do not match the ts column")
+        if any(b < a for a, b in zip(self.ts, self.ts[1:], strict=False)):
+            raise ValueError("ts is not monotonic inside the batch")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def column(self, name: str) -> np.ndarray:
+        """Return a column as a NumPy array (float64, NaN where absent; ts and side as int64)."""
+        if name in ("ts", "side"):
+            return np.asarray(getattr(self, name), dtype=np.int64)
+        if name == "kind":
+            return np.asarray(self.kind)
+        col = getattr(self, name)
+        if col is None:
+            return np.full(len(self), np.nan)
+        return np.asarray(col, dtype=np.float64)
+
+    def encode(self) -> bytes:
+        """Return the compact JSON wire form (None columns left out)."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> MarketBatch:
+        """Parse and validate the wire form."""
+        return cls.model_validate_json(data)
+
+
+class FundingEvent(BaseModel):
+    """A perpetual's funding settlement. ``rate`` and ``mark_price`` are exact (they move money)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    symbol: str = Field(min_length=1)
+    funding_time: int = Field(ge=0, description="settlement time, epoch ms")
+    rate: Decimal
+    mark_price: Decimal | None = None
+    ts: int = Field(ge=0, description="event time, epoch ms")
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def decode(cls, data: bytes | str) -> FundingEvent:
+        return cls.model_validate_json(data)
