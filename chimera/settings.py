@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Redis: a URL for a single node, or comma-separated host:port seeds for a Redis Cluster
     redis_url: str = "redis://127.0.0.1:26379/0"
     redis_cluster_nodes: str = ""
+    redis_key_prefix: str = Field("", description="e.g. 'bt.<run_id>.' so a backtest has its own keyspace")
+    # how long a released/expired gate reservation is remembered, so a redelivered intent is not re-reserved
+    redis_gate_tombstone_ms: int = Field(7 * 24 * 3_600_000, ge=1)
 
     # ClickHouse: "chdb" (embedded, in-process or via the embedded query endpoint) or "server"
     clickhouse_backend: Literal["chdb", "chdb-http", "server"] = "chdb-http"
