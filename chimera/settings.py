@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     sink_batch_rows: int = Field(5_000, ge=1)
     sink_flush_ms: int = Field(1_000, ge=1)
 
+    # market-data micro-batches (DESIGN §1.7): one batch per symbol per event-time window
+    mkt_batch_window_ms: int = Field(100, ge=0, description="event-time window of a tick batch")
+    mkt_batch_max_ticks: int = Field(256, ge=1, description="a batch closes early at this many ticks")
+    mkt_book_levels: int = Field(5, ge=1, description="order-book levels per side carried in a batch")
+
     # embedded stack ports
     tansu_port: int = 29092
     redis_port: int = 26379
