@@ -84,7 +84,7 @@ class MarketBatch(BaseModel):
                 raise ValueError(f"column {name!r} has {len(col)} rows, ts has {n}")
         if self.ts[0] != self.first_ts or self.ts[-1] != self.last_ts:
             raise ValueError("first_ts/last_ts do not match the ts column")
-        if any(b < a for a, b in zip(self.ts, self.ts[1:], strict=False)):
+        if self.ts != sorted(self.ts):
             raise ValueError("ts is not monotonic inside the batch")
         return self
 
