@@ -112,6 +112,20 @@ def value_decoder(ch_type: str) -> Callable[[Any], Any] | None:
     return inner
 
 
+def fetch_column_types(backend: ClickHouseBackend, table: str) -> dict[str, str]:
+    """Return ``{column: ClickHouse type}`` of a table, in definition order; a clear error if absent."""
+    full = qualify(backend.database, table)
+    db, name = full.split(".", 1)
+    # no ORDER BY position: 18.16's system.columns has no such column, and lists in order anyway
+    res = backend.query(
+        f"SELECT name, type FROM system.columns WHERE database = {quote_string(db)} "
+        f"AND table = {quote_string(name)}"
+    )
+    if not res.rows:
+        raise ClickHouseError(f"table {full} does not exist (run `chimera db migrate`)")
+    return {str(n): str(t) for n, t in res.rows}
+
+
 def decode_json_compact(payload: bytes | str) -> QueryResult:
     """Decode ClickHouse ``JSONCompact`` output (written with :data:`JSON_OUTPUT_SETTINGS`)."""
     if not payload or not payload.strip():

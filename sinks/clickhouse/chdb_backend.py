@@ -20,6 +20,7 @@ from sinks.clickhouse.backend import (
     QueryResult,
     check_identifier,
     decode_json_compact,
+    fetch_column_types,
     parse_version,
     qualify,
     quote_string,
@@ -107,14 +108,7 @@ class ChdbBackend:
     def column_types(self, table: str) -> dict[str, str]:
         full = qualify(self.database, table)
         if full not in self._types:
-            db, name = full.split(".", 1)
-            res = self.query(
-                "SELECT name, type FROM system.columns "
-                f"WHERE database = {quote_string(db)} AND table = {quote_string(name)} ORDER BY position"
-            )
-            if not res.rows:
-                raise ClickHouseError(f"table {full} does not exist (run `chimera db migrate`)")
-            self._types[full] = {n: t for n, t in res.rows}
+            self._types[full] = fetch_column_types(self, full)
         return self._types[full]
 
     def insert(
@@ -125,11 +119,10 @@ class ChdbBackend:
         if arrow.num_rows == 0:
             return 0
         names = ", ".join(check_identifier(c, "column name") for c in columns)
-        settings = f"SETTINGS insert_deduplication_token = {quote_string(dedup_token)} " if dedup_token else ""
-        with _LOCK:
-            # chdb's Python() table function finds the table by this local variable's name
-            _chimera_arrow = arrow  # noqa: F841
-            self._run(f"INSERT INTO {full} ({names}) {settings}SELECT {names} FROM Python(_chimera_arrow)", "Null")
+        token = f"SETTINGS insert_deduplication_token = {quote_string(dedup_token)} " if dedup_token else ""
+        # chdb's Python() table function finds the table by this local variable's name
+        _chimera_arrow = arrow
+        self._run(f"INSERT INTO {full} ({names}) {token}SELECT {names} FROM Python(_chimera_arrow)", "Null")
         return int(arrow.num_rows)
 
     def server_version(self) -> tuple[int, ...]:
