@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, str] = {
     "topics": "topics.cli:topics",
     "db": "sinks.clickhouse.cli:db",
     "worker": "agents.cli:worker",
+    "replay": "agents.connectors.cli:replay",
+    "record": "agents.connectors.cli:record",
 }
 
 HELP = {
@@ -24,6 +26,8 @@ HELP = {
     "topics": "Create and list Kafka topics (the contracts of topics/).",
     "db": "ClickHouse: migrate the schema, run queries.",
     "worker": "Run a Faust worker with the services chosen in settings.",
+    "replay": "Publish recorded market data files into (prefixed) market topics.",
+    "record": "Capture market topics to a file that `replay` reads back.",
 }
 
 
