@@ -30,6 +30,10 @@ class OrderNotFound(VenueError):
     pass
 
 
+class OrderRejected(VenueError):
+    """The venue refused the order (filter failure -1013, post-only would take -2010, reduce-only -2022)."""
+
+
 class InsufficientBalance(VenueError):
     pass
 

@@ -1,0 +1,298 @@
+"""Order execution of the paper exchange: activation, triggers, taking, resting fills, liquidation.
+
+:class:`Engine` holds the exchange state; :class:`~agents.connectors.simvenue.exchange.SimExchange`
+adds the public calls. Every change is appended to ``_out`` (order snapshots, fills, funding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
+
+from agents.connectors.port import Fill, FundingRate, Instrument, OrderRequest, OrderState
+from agents.connectors.simvenue.config import SimVenueConfig
+from agents.connectors.simvenue.market import Level, MarketState
+from agents.connectors.simvenue.orders import STOP_TYPES, SimOrder, stop_hit
+from agents.connectors.simvenue.positions import PositionBook
+from agents.connectors.simvenue.wallets import USDT_STEP, ZERO, Wallets, money
+from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce
+
+Key = tuple[Market, Symbol]
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement on one position; ``amount`` > 0 is received, < 0 paid (USDT)."""
+
+    symbol: Symbol
+    funding_time: int
+    rate: Decimal
+    position_qty: Decimal
+    mark_price: Decimal
+    amount: Decimal
+
+
+SimEvent = OrderState | Fill | FundingPayment
+
+
+def ceil_money(value: Decimal) -> Decimal:
+    return value.quantize(USDT_STEP, rounding=ROUND_UP)
+
+
+class Engine:
+    def __init__(self, config: SimVenueConfig) -> None:
+        self.config = config
+        self.instruments: dict[Key, Instrument] = {(i.market, i.symbol): i for i in config.instrument_list()}
+        self.wallets = Wallets(config.initial_balances)
+        self.book = PositionBook(self.wallets, config.maintenance_margin_rate)
+        self.markets: dict[Key, MarketState] = {k: MarketState() for k in self.instruments}
+        self.orders: dict[tuple[Market, ClientOrderId], SimOrder] = {}
+        self.open: dict[tuple[Market, ClientOrderId], SimOrder] = {}  # not final, in submission order
+        self.now: int | None = None
+        self.rates: dict[Symbol, FundingRate] = {}
+        self.payments: list[FundingPayment] = []
+        self._order_seq = 0
+        self._trade_seq = 0
+        self._out: list[SimEvent] = []
+
+    # ---- helpers -------------------------------------------------------------------------------
+    @property
+    def t(self) -> int:
+        return 0 if self.now is None else self.now
+
+    def _next_order_id(self) -> tuple[str, int]:
+        self._order_seq += 1
+        return str(self._order_seq), self._order_seq
+
+    def _touch(self, o: SimOrder) -> None:
+        o.ts = self.t
+        self._out.append(o.state())
+
+    def _finish(self, o: SimOrder, status: OrderStatus, reason: str = "", code: int | None = None) -> None:
+        o.status = status
+        if reason:
+            o.reason, o.code = reason, code
+        if o.reservation is not None:
+            self.wallets.drop_holder(o.reservation)
+            o.reservation = None
+        self.open.pop((o.req.market, o.req.client_order_id), None)
+        self._touch(o)
+
+    def _end_sibling(self, o: SimOrder, status: OrderStatus) -> None:
+        """An OCO leg executed, was refused or was cancelled: the other leg ends with it."""
+        if o.sibling is None:
+            return
+        other = self.orders[(Market.SPOT, o.sibling)]
+        if not other.status.is_final:
+            self._finish(other, status)
+
+    def _instrument_orders(self, key: Key) -> list[SimOrder]:
+        return [o for o in self.open.values() if (o.req.market, o.req.symbol) == key]
+
+    def _reduce_cap(self, o: SimOrder) -> Decimal:
+        """Quantity the order may still fill; reduce-only orders never grow or flip a position."""
+        if not (o.req.reduce_only or o.req.close_position):
+            return o.remaining
+        pos = self.book.qty(o.req.symbol)
+        if pos == 0 or (pos > 0) == (o.side is Side.BUY):
+            return ZERO
+        return min(o.remaining, abs(pos))
+
+    # ---- activation and triggers ---------------------------------------------------------------
+    def _activate(self, o: SimOrder) -> None:
+        o.live = True
+        m = self.markets[(o.req.market, o.req.symbol)]
+        req = o.req
+        if req.type is OrderType.MARKET:
+            self._take(o, None)
+            return
+        if req.type in STOP_TYPES:
+            assert req.stop_price is not None
+            if m.last is not None and stop_hit(req.type, req.side, req.stop_price, m.last):
+                spot = req.market is Market.SPOT
+                self._refuse(
+                    o,
+                    "Stop price would trigger immediately." if spot else "Order would immediately trigger.",
+                    -2010 if spot else -2021,
+                )
+            return
+        assert req.price is not None
+        if o.post_only and m.would_take(req.side, req.price):
+            if req.market is Market.SPOT:
+                self._refuse(o, "Order would immediately match and take.", -2010)
+            else:
+                self._finish(o, OrderStatus.EXPIRED, "GTX order would immediately match and take", -5022)
+            return
+        if m.would_take(req.side, req.price):
+            if req.time_in_force is TimeInForce.FOK and not self._fok_fillable(o, m):
+                self._finish(o, OrderStatus.EXPIRED, "FOK order could not fill in full")
+                return
+            self._take(o, req.price, rest=req.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK))
+        elif req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            self._finish(o, OrderStatus.EXPIRED, f"{req.time_in_force} order found nothing to take")
+        else:
+            self._touch(o)
+
+    def _refuse(self, o: SimOrder, reason: str, code: int) -> None:
+        self._finish(o, OrderStatus.REJECTED, reason, code)
+        self._end_sibling(o, OrderStatus.REJECTED)
+
+    def _fok_fillable(self, o: SimOrder, m: MarketState) -> bool:
+        dry = MarketState(last=m.last, bids=list(m.bids), asks=list(m.asks))
+        fills = dry.take(o.side, o.remaining, o.req.price, self.config.market_slippage, self._tick(o))
+        return sum((q for _, q in fills), ZERO) == o.remaining
+
+    def _tick(self, o: SimOrder) -> Decimal:
+        return self.instruments[(o.req.market, o.req.symbol)].tick_size
+
+    def _trigger(self, key: Key, last: Decimal) -> None:
+        for o in self._instrument_orders(key):
+            stop = o.req.stop_price
+            if not o.live or o.triggered or o.req.type not in STOP_TYPES or o.status.is_final:
+                continue
+            assert stop is not None
+            if not stop_hit(o.req.type, o.side, stop, last):
+                continue
+            o.triggered = True
+            self._end_sibling(o, OrderStatus.EXPIRED)
+            if o.req.close_position:
+                o.qty = abs(self.book.qty(o.req.symbol))
+            if o.req.type is OrderType.STOP_LOSS_LIMIT:
+                assert o.req.price is not None
+                if self.markets[key].would_take(o.side, o.req.price):
+                    self._take(o, o.req.price, rest=True)
+                else:
+                    self._touch(o)
+            else:
+                self._take(o, None)
+
+    # ---- taking liquidity ----------------------------------------------------------------------
+    def _take(self, o: SimOrder, limit: Decimal | None, rest: bool = False) -> None:
+        """Fill as taker now; what is left rests (``rest``) or expires."""
+        cap = self._reduce_cap(o)
+        if cap == 0:
+            self._finish(o, OrderStatus.EXPIRED, "reduce-only order has no position to reduce")
+            return
+        m = self.markets[(o.req.market, o.req.symbol)]
+        saved = (list(m.bids), list(m.asks))
+        fills = m.take(o.side, cap, limit, self.config.market_slippage, self._tick(o))
+        if limit is None and not fills:
+            self._finish(o, OrderStatus.EXPIRED, "no market price to fill against")
+            return
+        problem = self._unaffordable(o, fills)
+        if problem:
+            m.bids, m.asks = saved
+            self._refuse(o, problem[0], problem[1])
+            return
+        for price, qty in fills:
+            self._fill(o, price, qty, maker=False)
+        if o.status.is_final:
+            return
+        if (cap < o.remaining and self._reduce_cap(o) == 0) or not rest:
+            self._finish(o, OrderStatus.EXPIRED)
+        elif not fills:
+            self._touch(o)
+
+    def _unaffordable(self, o: SimOrder, fills: list[Level]) -> tuple[str, int] | None:
+        inst = self.instruments[(o.req.market, o.req.symbol)]
+        held = o.reservation.per_unit * o.reservation.qty if o.reservation is not None else ZERO
+        notional = sum((p * q for p, q in fills), ZERO)
+        fee = money(notional * inst.taker_fee)
+        if o.req.market is Market.SPOT:
+            if o.side is Side.SELL or o.reservation is not None:
+                return None
+            free = self.wallets.free(Market.SPOT, inst.quote)
+            return None if notional + fee <= free else ("Account has insufficient balance.", -2010)
+        pos = self.book.qty(o.req.symbol)
+        closing = abs(pos) if pos and (pos > 0) != (o.side is Side.BUY) else ZERO
+        need, left = fee, closing
+        lev = self.config.leverage_for(o.req.symbol)
+        for price, qty in fills:
+            opening = max(ZERO, qty - left)
+            left = max(ZERO, left - qty)
+            need += money(price * opening / lev)
+        free = self.wallets.free(Market.FUT, inst.quote) + held
+        return None if need <= free else ("Margin is insufficient.", -2019)
+
+    # ---- fills ---------------------------------------------------------------------------------
+    def _fill(self, o: SimOrder, price: Decimal, qty: Decimal, maker: bool) -> None:
+        inst = self.instruments[(o.req.market, o.req.symbol)]
+        notional = price * qty
+        fee = money(notional * (inst.maker_fee if maker else inst.taker_fee))
+        if o.reservation is not None:
+            self.wallets.consume(o.reservation, qty)
+        if o.req.market is Market.SPOT:
+            sign = o.side.sign
+            self.wallets.add_free(Market.SPOT, inst.base, sign * qty)
+            self.wallets.add_free(Market.SPOT, inst.quote, -sign * notional - fee)
+        else:
+            lev = self.config.leverage_for(o.req.symbol)
+            pos = self.book.get(o.req.symbol, lev)
+            self.book.apply_fill(pos, o.side.sign * qty, price, inst.tick_size)
+            self.wallets.add_free(Market.FUT, inst.quote, -fee)
+        self._trade_seq += 1
+        fill = Fill(
+            trade_id=str(self._trade_seq),
+            client_order_id=o.req.client_order_id,
+            symbol=o.req.symbol,
+            market=o.req.market,
+            side=o.side,
+            price=price,
+            qty=qty,
+            fee=fee,
+            fee_asset=inst.quote,
+            is_maker=maker,
+            ts=self.t,
+        )
+        o.fills.append(fill)
+        o.filled_qty += qty
+        o.notional += notional
+        self._out.append(fill)
+        self._end_sibling(o, OrderStatus.EXPIRED)
+        if o.remaining == 0:
+            self._finish(o, OrderStatus.FILLED)
+        else:
+            o.status = OrderStatus.PARTIALLY_FILLED
+            self._touch(o)
+
+    def _match_trade(self, key: Key, price: Decimal, qty: Decimal) -> None:
+        """Resting limits fill at their own price when a trade prints at or through it, sharing
+        the traded quantity in submission order."""
+        available = qty
+        for o in self._instrument_orders(key):
+            if available <= 0:
+                return
+            limit = o.req.price
+            if not o.resting_limit or o.status.is_final or limit is None:
+                continue
+            if (o.side is Side.BUY and price > limit) or (o.side is Side.SELL and price < limit):
+                continue
+            cap = self._reduce_cap(o)
+            if cap == 0:
+                self._finish(o, OrderStatus.EXPIRED, "reduce-only order has no position to reduce")
+                continue
+            take = min(cap, available)
+            available -= take
+            self._fill(o, limit, take, maker=True)
+
+    # ---- liquidation ---------------------------------------------------------------------------
+    def _check_liquidation(self, symbol: Symbol) -> None:
+        pos = self.book.positions.get(symbol)
+        mark = self.markets[(Market.FUT, symbol)].mark
+        if pos is None or mark is None or not self.book.crossed_liquidation(pos, mark):
+            return
+        side = Side.SELL if pos.qty > 0 else Side.BUY
+        price, qty = self.book.liquidate(pos)
+        venue_id, seq = self._next_order_id()
+        cid = ClientOrderId(f"autoclose-{self.t}-{seq}")
+        req = OrderRequest(symbol, Market.FUT, side, OrderType.MARKET, qty, cid, reduce_only=True)
+        o = SimOrder(req, venue_id, seq, self.t, qty, self.t, live=True, reason="liquidation")
+        self.orders[(Market.FUT, cid)] = o
+        self._trade_seq += 1
+        fill = Fill(
+            str(self._trade_seq), cid, symbol, Market.FUT, side, price, qty, ZERO, "USDT", False, self.t
+        )
+        o.fills.append(fill)
+        o.filled_qty, o.notional, o.status = qty, price * qty, OrderStatus.FILLED
+        self._out.append(fill)
+        self._touch(o)

@@ -1,0 +1,284 @@
+"""SimExchange: the pure, synchronous paper exchange (spot + USDT-M perpetuals) in event time.
+
+Market events move time (``now`` is the last event's ts; it never goes back). An order submitted
+at ``now`` becomes live on the first event of its instrument at or after ``now + latency_ms``
+(at once when the latency is 0). Each event call returns what changed: order snapshots, fills
+and funding payments, in the order they happened. Same inputs → same ids, fills and balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+
+from agents.connectors.port import (
+    Balance,
+    FundingRate,
+    InsufficientBalance,
+    OcoRequest,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    Position,
+    TransferResult,
+    VenueError,
+)
+from agents.connectors.simvenue.config import SimVenueConfig
+from agents.connectors.simvenue.engine import Engine, FundingPayment, Key, SimEvent, ceil_money
+from agents.connectors.simvenue.orders import SimOrder, duplicate_error, validate
+from agents.connectors.simvenue.wallets import Reservation, money
+from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce
+
+Levels = Iterable[tuple[Decimal, Decimal]]
+
+
+class SimExchange(Engine):
+    def __init__(self, config: SimVenueConfig) -> None:
+        super().__init__(config)
+        self.rate_history: dict[Symbol, dict[int, FundingRate]] = {}
+
+    # ---- market events -------------------------------------------------------------------------
+    def on_trade(
+        self, symbol: str, market: Market, ts: int, price: Decimal, qty: Decimal, side: Side | None = None
+    ) -> list[SimEvent]:
+        """A public trade: moves last/mark, activates due orders, fires stops, fills resting limits.
+
+        ``side`` (the aggressor) is accepted for completeness; fills do not depend on it.
+        """
+        key = self._key(market, symbol)
+        self._advance(ts)
+        self.markets[key].on_trade(price)
+        self._activate_due(key)
+        self._trigger(key, price)
+        self._match_trade(key, price, qty)
+        if market is Market.FUT:
+            self._check_liquidation(key[1])
+        return self._drain()
+
+    def on_quote(self, symbol: str, market: Market, ts: int, bids: Levels, asks: Levels) -> list[SimEvent]:
+        """A book snapshot (one level each side = best bid/ask), best first or in any order."""
+        key = self._key(market, symbol)
+        self._advance(ts)
+        self.markets[key].set_book(list(bids), list(asks))
+        self._activate_due(key)
+        if market is Market.FUT:
+            self._check_liquidation(key[1])
+        return self._drain()
+
+    def on_mark_price(self, symbol: str, ts: int, mark: Decimal) -> list[SimEvent]:
+        key = self._key(Market.FUT, symbol)
+        self._advance(ts)
+        self.markets[key].on_mark(mark)
+        self._check_liquidation(key[1])
+        return self._drain()
+
+    def on_funding_rate(self, symbol: str, ts: int, rate: Decimal, funding_time: int) -> list[SimEvent]:
+        """The rate for the settlement at ``funding_time``; the latest known rate is the one paid."""
+        key = self._key(Market.FUT, symbol)
+        self._advance(ts)
+        known = FundingRate(key[1], rate, funding_time)
+        self.rates[key[1]] = known
+        self.rate_history.setdefault(key[1], {})[funding_time] = known
+        return self._drain()
+
+    def advance(self, ts: int) -> list[SimEvent]:
+        """Move event time with no market data (settles any funding crossed)."""
+        self._advance(ts)
+        return self._drain()
+
+    # ---- orders --------------------------------------------------------------------------------
+    def submit(self, req: OrderRequest) -> OrderState:
+        key = self._key(req.market, req.symbol)
+        inst = self.instruments[key]
+        if (req.market, req.client_order_id) in self.orders:
+            raise duplicate_error(req.market, req.client_order_id)
+        m = self.markets[key]
+        validate(req, inst, m.taker_reference(req.side))
+        qty = req.qty
+        if req.reduce_only:
+            pos = self.book.qty(req.symbol)
+            if pos == 0 or (pos > 0) == (req.side is Side.BUY):
+                raise OrderRejected("ReduceOnly Order is rejected.", code=-2022)
+            assert qty is not None
+            qty = min(qty, abs(pos))
+        reservation = self._reserve(req, qty, m.taker_reference(req.side))
+        venue_id, seq = self._next_order_id()
+        o = SimOrder(
+            req, venue_id, seq, self.t + self.config.latency_ms, qty, self.t, reservation=reservation
+        )
+        self._register(o)
+        if self.config.latency_ms == 0:
+            self._activate(o)
+        self._drain()
+        return o.state()
+
+    def submit_oco(self, req: OcoRequest) -> list[OrderState]:
+        """A spot OCO: LIMIT_MAKER leg + STOP_LOSS_LIMIT leg sharing one reservation."""
+        key = self._key(Market.SPOT, req.symbol)
+        inst = self.instruments[key]
+        ids = (req.list_client_order_id, req.limit_client_order_id, req.stop_client_order_id)
+        for cid in ids:
+            if (Market.SPOT, cid) in self.orders or ids.count(cid) > 1:
+                raise duplicate_error(Market.SPOT, cid)
+        limit = OrderRequest(
+            req.symbol,
+            Market.SPOT,
+            req.side,
+            OrderType.LIMIT_MAKER,
+            req.qty,
+            req.limit_client_order_id,
+            req.price,
+        )
+        stop = OrderRequest(
+            req.symbol,
+            Market.SPOT,
+            req.side,
+            OrderType.STOP_LOSS_LIMIT,
+            req.qty,
+            req.stop_client_order_id,
+            req.stop_limit_price,
+            req.stop_price,
+            TimeInForce.GTC,
+        )
+        for leg in (limit, stop):
+            validate(leg, inst, None)
+        last = self.markets[key].last
+        lo, hi = (req.stop_price, req.price) if req.side is Side.SELL else (req.price, req.stop_price)
+        if not lo < hi or (last is not None and not lo < last < hi):
+            raise OrderRejected("The relationship of the prices for the orders is not correct.", code=-2010)
+        if req.side is Side.SELL:
+            res = self.wallets.reserve(Market.SPOT, inst.base, Decimal(1), req.qty)
+        else:
+            worst = max(req.price, req.stop_limit_price)
+            fee = max(inst.maker_fee, inst.taker_fee)
+            res = self.wallets.reserve(Market.SPOT, inst.quote, ceil_money(worst * (1 + fee)), req.qty)
+        res.holders = 2
+        legs = []
+        for leg, other in ((limit, stop), (stop, limit)):
+            venue_id, seq = self._next_order_id()
+            live_ts = self.t + self.config.latency_ms
+            legs.append(SimOrder(leg, venue_id, seq, live_ts, req.qty, self.t, reservation=res))
+            legs[-1].sibling = other.client_order_id
+        self.orders[(Market.SPOT, req.list_client_order_id)] = legs[0]  # the list id is taken too
+        for o in legs:
+            self._register(o)
+        if self.config.latency_ms == 0:
+            for o in legs:
+                if not o.status.is_final:
+                    self._activate(o)
+        self._drain()
+        return [o.state() for o in legs]
+
+    def cancel(self, market: Market, symbol: str, client_order_id: ClientOrderId) -> OrderState:
+        o = self.orders.get((market, client_order_id))
+        if o is None or o.req.symbol != symbol or o.req.client_order_id != client_order_id:
+            raise OrderNotFound(f"Unknown order sent. ({market} {symbol} {client_order_id})", code=-2011)
+        if o.status.is_final:
+            raise OrderNotFound(f"Unknown order sent. ({client_order_id} is {o.status})", code=-2011)
+        self._finish(o, OrderStatus.CANCELED)
+        self._end_sibling(o, OrderStatus.CANCELED)
+        self._drain()
+        return o.state()
+
+    # ---- queries -------------------------------------------------------------------------------
+    def order(self, market: Market, symbol: str, client_order_id: ClientOrderId) -> OrderState:
+        o = self.orders.get((market, client_order_id))
+        if o is None or o.req.symbol != symbol or o.req.client_order_id != client_order_id:
+            raise OrderNotFound(f"Order does not exist. ({market} {symbol} {client_order_id})", code=-2013)
+        return o.state()
+
+    def reason(self, market: Market, client_order_id: ClientOrderId) -> tuple[str, int | None]:
+        """Why an order was refused or expired, and the venue code (empty when it was not)."""
+        o = self.orders[(market, client_order_id)]
+        return o.reason, o.code
+
+    def open_orders(self, market: Market, symbol: str | None = None) -> list[OrderState]:
+        return [
+            o.state() for o in self.open.values() if o.req.market is market and symbol in (None, o.req.symbol)
+        ]
+
+    def balances(self, market: Market) -> dict[str, Balance]:
+        return self.wallets.balances(market)
+
+    def positions(self) -> list[Position]:
+        return [
+            p.view(self.markets[(Market.FUT, s)].mark)
+            for s, p in sorted(self.book.positions.items())
+            if p.qty
+        ]
+
+    def transfer(
+        self, asset: str, amount: Decimal, from_wallet: Market, to_wallet: Market, transfer_id: str
+    ) -> TransferResult:
+        return self.wallets.transfer(asset, amount, from_wallet, to_wallet, transfer_id)
+
+    def funding_payments(self, symbol: str | None = None) -> list[FundingPayment]:
+        return [p for p in self.payments if symbol in (None, p.symbol)]
+
+    # ---- internals -----------------------------------------------------------------------------
+    def _key(self, market: Market, symbol: str) -> Key:
+        key = (market, Symbol(symbol))
+        if key not in self.instruments:
+            raise VenueError(f"Invalid symbol. ({market} {symbol} is not configured)", code=-1121)
+        return key
+
+    def _register(self, o: SimOrder) -> None:
+        self.orders[(o.req.market, o.req.client_order_id)] = o
+        self.open[(o.req.market, o.req.client_order_id)] = o
+        self._touch(o)
+
+    def _reserve(self, req: OrderRequest, qty: Decimal | None, ref: Decimal | None) -> Reservation | None:
+        """Lock what a resting order may consume; market orders are checked when they run."""
+        inst = self.instruments[(req.market, req.symbol)]
+        if qty is None or req.reduce_only or req.close_position:
+            return None
+        if req.market is Market.SPOT:
+            if req.side is Side.SELL:
+                return self.wallets.reserve(Market.SPOT, inst.base, Decimal(1), qty)
+            if req.price is None:
+                return None
+            fee = max(inst.maker_fee, inst.taker_fee)
+            return self.wallets.reserve(Market.SPOT, inst.quote, ceil_money(req.price * (1 + fee)), qty)
+        lev = self.config.leverage_for(req.symbol)
+        if req.type is OrderType.LIMIT:
+            assert req.price is not None
+            per_unit = ceil_money(req.price / lev + req.price * inst.taker_fee)
+            return self.wallets.reserve(Market.FUT, inst.quote, per_unit, qty)
+        if req.type is OrderType.MARKET and ref is not None:
+            need, free = money(ref * qty / lev), self.wallets.free(Market.FUT, inst.quote)
+            if need > free:
+                raise InsufficientBalance(f"Margin is insufficient. (needs {need}, free {free})", code=-2019)
+        return None
+
+    def _activate_due(self, key: Key) -> None:
+        for o in self._instrument_orders(key):
+            if not o.live and not o.status.is_final and o.live_ts <= self.t:
+                self._activate(o)
+
+    def _advance(self, ts: int) -> None:
+        if self.now is not None and ts < self.now:
+            raise ValueError(f"event time cannot go backwards: {ts} < {self.now}")
+        if self.now is not None:
+            step = self.config.funding_interval_ms
+            boundary = (self.now // step + 1) * step
+            while boundary <= ts:
+                self._settle_funding(boundary)
+                boundary += step
+        self.now = ts
+
+    def _settle_funding(self, funding_time: int) -> None:
+        for symbol, pos in sorted(self.book.positions.items()):
+            rate = self.rates.get(symbol)
+            if not pos.qty or rate is None:
+                continue
+            mark = self.markets[(Market.FUT, symbol)].mark or pos.entry
+            amount = money(-pos.qty * mark * rate.rate)
+            self.wallets.add_free(Market.FUT, self.instruments[(Market.FUT, symbol)].quote, amount)
+            payment = FundingPayment(symbol, funding_time, rate.rate, pos.qty, mark, amount)
+            self.payments.append(payment)
+            self._out.append(payment)
+
+    def _drain(self) -> list[SimEvent]:
+        out, self._out = self._out, []
+        return out
