@@ -29,10 +29,12 @@ def make_client(
     *,
     url: str | None = None,
     cluster_nodes: str | list[tuple[str, int]] | None = None,
+    client_name: str | None = None,
 ) -> RedisClient:
     """Build the client: ``redis_cluster_nodes`` when set wins over ``redis_url``.
 
-    Keyword overrides serve tests and benchmarks that point at a given server.
+    Keyword overrides serve tests and benchmarks that point at a given server; ``client_name``
+    labels every connection (CLIENT LIST) so operators can tell workers apart.
     """
     nodes_spec: str | list[tuple[str, int]] = (
         cluster_nodes if cluster_nodes is not None else (settings.redis_cluster_nodes if settings else "")
@@ -42,8 +44,9 @@ def make_client(
         return RedisCluster(
             startup_nodes=[ClusterNode(h, p) for h, p in nodes],
             decode_responses=True,
+            client_name=client_name,
         )
     target = url if url is not None else (settings.redis_url if settings else None)
     if not target:
         raise ValueError("no Redis endpoint: set redis_url or redis_cluster_nodes")
-    return Redis.from_url(target, decode_responses=True)
+    return Redis.from_url(target, decode_responses=True, client_name=client_name)

@@ -31,7 +31,7 @@ GATE_TAG = "{gate}"
 
 
 def _part(what: str, value: str) -> str:
-    if not isinstance(value, str) or not _PART.match(value):
+    if not isinstance(value, str) or not _PART.fullmatch(value):
         raise ValueError(
             f"bad {what} for a Redis key: {value!r} (1-200 chars of letters, digits, ._/:@=+-; no braces)"
         )
@@ -45,7 +45,7 @@ class Keyspace:
     prefix: str = ""
 
     def __post_init__(self) -> None:
-        if not _PREFIX.match(self.prefix):
+        if not _PREFIX.fullmatch(self.prefix):
             raise ValueError(
                 f"bad Redis key prefix {self.prefix!r}: letters, digits and ._:- only "
                 "(braces would steal the hash tag)"
@@ -140,7 +140,7 @@ class Keyspace:
 
     # idempotency records: SET NX with a TTL (sinks/redis/idempotency.py)
     def idem(self, kind: str, key: str) -> str:
-        if not isinstance(kind, str) or not _TAG.match(kind):
+        if not isinstance(kind, str) or not _TAG.fullmatch(kind):
             # an empty tag "{}" would make Redis hash the whole key, scattering one kind over slots
             raise ValueError(f"bad idempotency kind {kind!r}: 1-64 chars of letters, digits, ._-")
         return self._k(f"idem:{{{kind}}}:{_part('idempotency key', key)}")
