@@ -1,0 +1,245 @@
+"""S2's pure core: ``step(state, ticks, cfg) -> (state, feature events)``, one event per closed bar.
+
+Definitions (all over closed bars, in event time; intervals without a priced tick make no bar and
+no return is invented for them — the next bar's return spans the gap and is flagged GAP):
+
+- ``ret_1``: ``log(close / previous close)``; null on a symbol's first bar.
+- ``atr``: Wilder's ATR over ``atr_n`` bars. True range is ``max(H-L, |H-C_prev|, |L-C_prev|)``,
+  and ``H-L`` on the first bar. The first ATR, on bar ``atr_n``, is the mean of the first
+  ``atr_n`` true ranges; then ``ATR = (ATR_prev * (n-1) + TR) / n``. Null before.
+- ``rv``: sample std (ddof=1) of the last ``rv_window`` returns, times ``sqrt(365 d / interval)``
+  when ``rv_annualise``. Null until ``rv_window`` returns exist.
+- ``rho``: Pearson correlation of this symbol's returns with the reference series' returns over
+  the pairs, among this symbol's last ``rho_window`` returns, whose reference return spans the same
+  two bars; null below ``rho_min_pairs`` pairs. A reference bar closes on a later reference tick
+  or once this symbol's event time passes its end, so the shell must feed a time window's
+  reference ticks before the symbol's own; a reference lagging further only loses pairs.
+- ``ema_fast`` / ``ema_slow``: ``EMA += a * (close - EMA)`` with ``a = 2 / (span + 1)``, seeded with
+  the first close (pandas ``ewm(span, adjust=False)``).
+- ``spread_bp`` (last in bar), ``spread_bp_mean`` (mean over the bar's book rows), ``depth`` (last
+  summed top-k bid+ask size in the bar); null when the bar saw no book row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from agents.features.bars import aggregate, bar_has_price, close_due
+from agents.features.config import FeatureConfig
+from agents.features.dqc import Dqc
+from agents.features.state import Bar, FeatureState, SeriesState
+from agents.features.ticks import TickArrays
+from agents.features.windows import pearson, rolling_std
+from chimera.model import signal_id_for
+
+FeatureEvent = dict[str, Any]
+
+
+def step(
+    state: FeatureState, ticks: TickArrays, cfg: FeatureConfig
+) -> tuple[FeatureState, list[FeatureEvent]]:
+    """Fold a batch of the symbol's own ticks in; emit one feature event per bar that closed."""
+    ref = state.ref
+    if len(ticks) and ref.open_bar.bucket >= 0:
+        # event time is the venue's for both series: a reference bar that ended before this batch's
+        # last tick is complete (its ticks were fed first), so it joins the pairs of this batch's bars
+        ref_closed, ref_open = close_due(ref.open_bar, int(ticks.ts[-1]), cfg.interval_ms)
+        if ref_closed:
+            ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
+    closed, open_bar, late = aggregate(state.main.open_bar, ticks, cfg.interval_ms)
+    main = replace(
+        state.main,
+        open_bar=open_bar,
+        late_ticks=state.main.late_ticks + late,
+        late_unreported=state.main.late_unreported + late,
+    )
+    if not closed:
+        return replace(state, main=main, ref=ref), []
+    main, events = _close_main(state.symbol, main, closed, ref, cfg)
+    return replace(state, main=main, ref=ref), events
+
+
+def step_reference(state: FeatureState, ticks: TickArrays, cfg: FeatureConfig) -> FeatureState:
+    """Fold a batch of the reference series' ticks in (its bars only feed ``rho``)."""
+    closed, open_bar, late = aggregate(state.ref.open_bar, ticks, cfg.interval_ms)
+    ref = replace(state.ref, open_bar=open_bar, late_ticks=state.ref.late_ticks + late)
+    return replace(state, ref=_close_reference(ref, closed, cfg))
+
+
+def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[FeatureState, list[FeatureEvent]]:
+    """Close bars whose interval event time ``now_ms`` has passed, e.g. from a timer in a quiet market."""
+    ref_closed, ref_open = close_due(state.ref.open_bar, now_ms, cfg.interval_ms)
+    ref = _close_reference(replace(state.ref, open_bar=ref_open), ref_closed, cfg)
+    closed, open_bar = close_due(state.main.open_bar, now_ms, cfg.interval_ms)
+    main = replace(state.main, open_bar=open_bar)
+    if not closed:
+        return replace(state, main=main, ref=ref), []
+    main, events = _close_main(state.symbol, main, closed, ref, cfg)
+    return replace(state, main=main, ref=ref), events
+
+
+def _close_reference(ref: SeriesState, closed: list[Bar], cfg: FeatureConfig) -> SeriesState:
+    buckets, prevs, rets = list(ref.ret_bucket), list(ref.ret_prev), list(ref.ret)
+    pb, pc, n = ref.prev_bucket, ref.prev_close, ref.bars
+    for bar in closed:
+        if not bar_has_price(bar):
+            continue
+        if n:
+            buckets.append(bar.bucket)
+            prevs.append(pb)
+            rets.append(math.log(bar.close / pc))
+        pb, pc, n = bar.bucket, bar.close, n + 1
+    keep = 2 * cfg.history  # the reference may run ahead of the symbol by up to a window
+    return replace(
+        ref,
+        bars=n,
+        prev_bucket=pb,
+        prev_close=pc,
+        ret_bucket=tuple(buckets[-keep:]),
+        ret_prev=tuple(prevs[-keep:]),
+        ret=tuple(rets[-keep:]),
+    )
+
+
+def _close_main(
+    symbol: str, s: SeriesState, closed: list[Bar], ref: SeriesState, cfg: FeatureConfig
+) -> tuple[SeriesState, list[FeatureEvent]]:
+    bars = [b for b in closed if bar_has_price(b)]
+    n_atr, a_fast, a_slow = cfg.atr_n, 2.0 / (cfg.ema_fast + 1), 2.0 / (cfg.ema_slow + 1)
+    nb, pb, pc, tr_sum = s.bars, s.prev_bucket, s.prev_close, s.tr_sum
+    atr, ef, es = s.atr, s.ema_fast, s.ema_slow
+    buckets, prevs, rets = list(s.ret_bucket), list(s.ret_prev), list(s.ret)
+    n_hist = len(rets)
+    rows: list[tuple[Bar, float, int, float, float, float]] = []
+    for bar in bars:
+        h, lo, c = bar.high, bar.low, bar.close
+        if nb == 0:
+            tr, ret, gap = h - lo, math.nan, 0
+            ef = es = c
+        else:
+            tr = max(h - lo, abs(h - pc), abs(lo - pc))
+            ret, gap = math.log(c / pc), bar.bucket - pb - 1
+            buckets.append(bar.bucket)
+            prevs.append(pb)
+            rets.append(ret)
+            ef += a_fast * (c - ef)
+            es += a_slow * (c - es)
+        nb += 1
+        if nb < n_atr:
+            tr_sum += tr
+        elif nb == n_atr:
+            tr_sum += tr
+            atr = tr_sum / n_atr
+        else:
+            atr = (atr * (n_atr - 1) + tr) / n_atr
+        rows.append((bar, ret, gap, atr, ef, es))
+        pb, pc = bar.bucket, c
+
+    n_new = len(rets) - n_hist
+    sig = rolling_std(np.asarray(rets, dtype=np.float64), n_new, cfg.rv_window).tolist()
+    rho = _rho_series(buckets, prevs, rets, n_new, ref, cfg)
+    events: list[FeatureEvent] = []
+    sigma_prev, late, r = s.sigma, s.late_unreported, 0
+    for bar, ret, gap, atr_v, ef_v, es_v in rows:
+        sigma = rho_v = math.nan
+        if not math.isnan(ret):
+            sigma, rho_v = sig[r], rho[r]
+            r += 1
+        flags = _flags(bar, ret, gap, sigma_prev, late, atr_v, sigma, cfg)
+        late = 0
+        t0 = (bar.bucket + 1) * cfg.interval_ms
+        feats = {
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+            "volume": bar.volume,
+            "n_ticks": bar.n_price,
+            "ret_1": ret,
+            "atr": atr_v,
+            "rv": sigma * cfg.annualisation,
+            "rho": rho_v,
+            "spread_bp": bar.spread_last,
+            "spread_bp_mean": bar.spread_sum / bar.spread_n if bar.spread_n else math.nan,
+            "depth": bar.depth_last,
+            "ema_fast": ef_v,
+            "ema_slow": es_v,
+            "gap_bars": gap,
+        }
+        events.append(
+            {
+                "signal_id": signal_id_for(symbol, t0, cfg.config_rev),
+                "t0": t0,
+                "symbol": symbol,
+                "features": {k: _null_nan(v) for k, v in feats.items()},
+                "dqc": flags,
+                "config_rev": cfg.config_rev,
+            }
+        )
+        if not math.isnan(ret):
+            sigma_prev = sigma
+    keep = cfg.history
+    new = replace(
+        s,
+        bars=nb,
+        prev_bucket=pb,
+        prev_close=pc,
+        tr_sum=tr_sum,
+        atr=atr,
+        ema_fast=ef,
+        ema_slow=es,
+        sigma=sigma_prev,
+        ret_bucket=tuple(buckets[-keep:]),
+        ret_prev=tuple(prevs[-keep:]),
+        ret=tuple(rets[-keep:]),
+        late_unreported=late if not events else 0,
+    )
+    return new, events
+
+
+def _null_nan(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+def _flags(
+    bar: Bar, ret: float, gap: int, sigma_prev: float, late: int, atr: float, sigma: float, cfg: FeatureConfig
+) -> list[str]:
+    flags: list[str] = []
+    if (bar.bucket + 1) * cfg.interval_ms - bar.last_ts > cfg.stale_ms:
+        flags.append(Dqc.STALE.value)
+    if gap > 0:
+        flags.append(Dqc.GAP.value)
+    if bar.crossed:
+        flags.append(Dqc.CROSSED.value)
+    if abs(ret) > cfg.outlier_k * sigma_prev:  # False whenever either side is NaN
+        flags.append(Dqc.OUTLIER.value)
+    if late:
+        flags.append(Dqc.LATE.value)
+    if math.isnan(atr) or math.isnan(sigma):
+        flags.append(Dqc.WARMUP.value)
+    return flags
+
+
+def _rho_series(
+    buckets: list[int], prevs: list[int], rets: list[float], n_new: int, ref: SeriesState, cfg: FeatureConfig
+) -> list[float]:
+    """ρ for each of the last ``n_new`` returns (NaN without enough aligned reference returns)."""
+    if not ref.ret or n_new == 0:
+        return [math.nan] * n_new
+    ref_by_span = dict(zip(zip(ref.ret_bucket, ref.ret_prev, strict=True), ref.ret, strict=True))
+    out: list[float] = []
+    total = len(rets)
+    for end in range(total - n_new + 1, total + 1):
+        xs: list[float] = []
+        ys: list[float] = []
+        for i in range(max(0, end - cfg.rho_window), end):
+            y = ref_by_span.get((buckets[i], prevs[i]))
+            if y is not None:
+                xs.append(rets[i])
+                ys.append(y)
+        out.append(pearson(xs, ys) if len(xs) >= cfg.rho_min_pairs else math.nan)
+    return out

@@ -1,0 +1,133 @@
+"""Per-symbol state of the feature core: small frozen records that round-trip exactly through JSON.
+
+A Faust table stores ``FeatureState.to_dict()``; floats are written as JSON numbers (``repr`` is
+the shortest string that reads back as the same float64) and NaN as ``null``, so
+``from_dict(json.loads(json.dumps(s.to_dict(), allow_nan=False)))`` equals ``s`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+NAN = math.nan
+STATE_VERSION = 1
+
+
+def _enc(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _dec(x: float | None) -> float:
+    return NAN if x is None else float(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar's aggregates; ``bucket`` is ``open_ts // interval_ms`` (-1: no bar open).
+
+    ``n_price`` counts the rows with a price; a bucket without one never becomes a bar.
+    Sums are accumulated tick by tick in arrival order, so a bar split across batches sums the same.
+    """
+
+    bucket: int = -1
+    open: float = NAN
+    high: float = NAN
+    low: float = NAN
+    close: float = NAN
+    n_price: int = 0
+    volume: float = 0.0
+    spread_sum: float = 0.0
+    spread_n: int = 0
+    spread_last: float = NAN
+    depth_last: float = NAN
+    crossed: bool = False
+    last_ts: int = -1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _enc(v) if isinstance(v := getattr(self, f.name), float) else v for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Bar:
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            v = d[f.name]
+            kw[f.name] = _dec(v) if f.type == "float" else bool(v) if f.type == "bool" else int(v)
+        return cls(**kw)
+
+
+EMPTY_BAR = Bar()
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesState:
+    """What one series remembers of its closed bars: the last close, recursive indicators, and the
+    last ``history`` log returns keyed by the (bucket, previous bucket) they span."""
+
+    open_bar: Bar = EMPTY_BAR
+    bars: int = 0
+    prev_bucket: int = -1
+    prev_close: float = NAN
+    tr_sum: float = 0.0  # sum of the first atr_n true ranges, for the ATR seed
+    atr: float = NAN
+    ema_fast: float = NAN
+    ema_slow: float = NAN
+    sigma: float = NAN  # per-bar std of the rv window ending at the last closed bar
+    ret_bucket: tuple[int, ...] = ()
+    ret_prev: tuple[int, ...] = ()
+    ret: tuple[float, ...] = ()
+    late_ticks: int = 0  # ticks dropped because their bar had already closed
+    late_unreported: int = 0  # of those, how many no emitted event has flagged yet
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"open_bar": self.open_bar.to_dict()}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "open_bar":
+                continue
+            if f.name == "ret":
+                d[f.name] = [_enc(x) for x in v]
+            elif isinstance(v, tuple):
+                d[f.name] = list(v)
+            else:
+                d[f.name] = _enc(v) if isinstance(v, float) else v
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SeriesState:
+        kw: dict[str, Any] = {"open_bar": Bar.from_dict(d["open_bar"])}
+        for f in fields(cls):
+            if f.name == "open_bar":
+                continue
+            v = d[f.name]
+            if f.name == "ret":
+                kw[f.name] = tuple(_dec(x) for x in v)
+            elif f.name in ("ret_bucket", "ret_prev"):
+                kw[f.name] = tuple(int(x) for x in v)
+            else:
+                kw[f.name] = _dec(v) if f.type == "float" else int(v)
+        return cls(**kw)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureState:
+    """A symbol's whole feature state: its own series and the reference series ρ is measured against."""
+
+    symbol: str
+    main: SeriesState = field(default_factory=SeriesState)
+    ref: SeriesState = field(default_factory=SeriesState)
+
+    def to_dict(self) -> dict[str, Any]:
+        main, ref = self.main.to_dict(), self.ref.to_dict()
+        return {"v": STATE_VERSION, "symbol": self.symbol, "main": main, "ref": ref}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureState:
+        if d.get("v") != STATE_VERSION:
+            raise ValueError(f"feature state version {d.get('v')!r} is not {STATE_VERSION}")
+        return cls(
+            symbol=str(d["symbol"]),
+            main=SeriesState.from_dict(d["main"]),
+            ref=SeriesState.from_dict(d["ref"]),
+        )

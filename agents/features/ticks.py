@@ -1,0 +1,106 @@
+"""The core's input: one series' ticks as parallel NumPy columns, and the glue from a MarketBatch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from topics.market import MarketBatch
+
+BAR_PRICE_KINDS = ("t", "k")  # trades and bar ticks build bars; quotes, book and mark rows do not
+
+
+@dataclass(frozen=True, slots=True)
+class TickArrays:
+    """Ticks in event-time order. ``price`` is NaN on rows that carry no traded price.
+
+    Optional book columns are ``None`` when no row has them and NaN on rows that lack them.
+    ``depth`` is the summed top-k bid plus ask size of a book row.
+    """
+
+    ts: np.ndarray
+    price: np.ndarray
+    qty: np.ndarray
+    bid: np.ndarray | None = None
+    ask: np.ndarray | None = None
+    spread_bp: np.ndarray | None = None
+    depth: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.ts)
+        if self.ts.dtype.kind not in "iu":
+            raise ValueError(f"ts must hold integer epoch ms, got dtype {self.ts.dtype}")
+        for name in ("price", "qty", "bid", "ask", "spread_bp", "depth"):
+            col = getattr(self, name)
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {name!r} has {len(col)} rows, ts has {n}")
+        if n > 1 and bool(np.any(self.ts[1:] < self.ts[:-1])):
+            raise ValueError("ts is not monotonic")
+        price = self.price
+        if bool(np.any(price <= 0)) or bool(np.any(np.isinf(price))):
+            raise ValueError("price must be positive and finite (NaN marks rows without a price)")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def slice(self, start: int, stop: int) -> TickArrays:
+        """Return rows ``[start, stop)`` (views, no copy)."""
+
+        def cut(col: np.ndarray | None) -> np.ndarray | None:
+            return None if col is None else col[start:stop]
+
+        return TickArrays(
+            ts=self.ts[start:stop],
+            price=self.price[start:stop],
+            qty=self.qty[start:stop],
+            bid=cut(self.bid),
+            ask=cut(self.ask),
+            spread_bp=cut(self.spread_bp),
+            depth=cut(self.depth),
+        )
+
+    @classmethod
+    def from_prices(cls, ts: np.ndarray, price: np.ndarray, qty: np.ndarray | None = None) -> TickArrays:
+        """Build trade-only ticks (qty defaults to zero)."""
+        ts64 = np.asarray(ts, dtype=np.int64)
+        px = np.asarray(price, dtype=np.float64)
+        q = np.zeros(len(px)) if qty is None else np.asarray(qty, dtype=np.float64)
+        return cls(ts=ts64, price=px, qty=q)
+
+
+def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
+    """Turn a market batch into core columns: bar prices from trade/bar-tick rows, book columns as given.
+
+    Depth prefers the per-level sizes (top ``depth_levels`` of each side), then the batch's summed
+    ``depth_bid``/``depth_ask``, then the best-level ``bid_qty``/``ask_qty``. The spread is the
+    batch's ``spread_bp`` or, failing that, computed from bid and ask.
+    """
+    kind = batch.column("kind")
+    price = np.where(np.isin(kind, BAR_PRICE_KINDS), batch.column("price"), np.nan)
+    bid = batch.column("bid") if batch.bid is not None else None
+    ask = batch.column("ask") if batch.ask is not None else None
+    spread: np.ndarray | None = None
+    if batch.spread_bp is not None:
+        spread = batch.column("spread_bp")
+    elif bid is not None and ask is not None:
+        spread = (ask - bid) / ((ask + bid) / 2.0) * 1e4
+    depth: np.ndarray | None = None
+    if batch.bid_sz is not None and batch.ask_sz is not None:
+        bsz = np.asarray(batch.bid_sz, dtype=np.float64)[:, :depth_levels]
+        asz = np.asarray(batch.ask_sz, dtype=np.float64)[:, :depth_levels]
+        depth = np.nansum(bsz, axis=1) + np.nansum(asz, axis=1)
+        depth[np.all(np.isnan(bsz), axis=1) & np.all(np.isnan(asz), axis=1)] = np.nan
+    elif batch.depth_bid is not None and batch.depth_ask is not None:
+        depth = batch.column("depth_bid") + batch.column("depth_ask")
+    elif batch.bid_qty is not None and batch.ask_qty is not None:
+        depth = batch.column("bid_qty") + batch.column("ask_qty")
+    return TickArrays(
+        ts=batch.column("ts"),
+        price=price,
+        qty=np.nan_to_num(batch.column("qty")),
+        bid=bid,
+        ask=ask,
+        spread_bp=spread,
+        depth=depth,
+    )

@@ -1,0 +1,48 @@
+"""Window statistics whose value depends only on the window's contents, never on how the series
+was split into batches: sums run left to right over the window (column by column, vectorised
+across windows) instead of NumPy's pairwise reduction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def rolling_std(history: np.ndarray, n_new: int, window: int) -> np.ndarray:
+    """Sample std (ddof=1) of each of the last ``n_new`` windows of ``history``; NaN when short.
+
+    ``history`` ends with the ``n_new`` values whose windows are wanted.
+    """
+    if n_new == 0:
+        return np.empty(0)
+    pad = max(0, window - 1 + n_new - len(history))
+    h = np.concatenate((np.full(pad, np.nan), history[len(history) - (window - 1 + n_new - pad) :]))
+    w = sliding_window_view(h, window)
+    total = w[:, 0].copy()
+    for j in range(1, window):
+        total += w[:, j]
+    mean = total / window
+    dev = w[:, 0] - mean
+    ss = dev * dev
+    for j in range(1, window):
+        dev = w[:, j] - mean
+        ss += dev * dev
+    return np.sqrt(ss / (window - 1))
+
+
+def pearson(x: list[float], y: list[float]) -> float:
+    """Pearson correlation of two equal-length lists; NaN when either is constant."""
+    n = len(x)
+    mx = math.fsum(x) / n
+    my = math.fsum(y) / n
+    sxy = sxx = syy = 0.0
+    for a, b in zip(x, y, strict=True):
+        da, db = a - mx, b - my
+        sxy += da * db
+        sxx += da * da
+        syy += db * db
+    if sxx == 0.0 or syy == 0.0:
+        return math.nan
+    return sxy / math.sqrt(sxx * syy)
