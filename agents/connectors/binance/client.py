@@ -1,0 +1,54 @@
+"""Build ccxt's Binance clients: ``binance`` (spot) and ``binanceusdm`` (USDT-M), REST and WebSocket.
+
+``binanceusdm`` is ccxt's ``binance`` with ``defaultType: swap`` / ``defaultSubType: linear`` and
+only linear markets loaded. Test environment: ccxt 4.5 refuses Binance's futures testnet for
+private calls ("not supported anymore ... use demo trading"), so ``binance_testnet=True`` switches
+both clients to Binance *demo trading* (demo-api / demo-fapi hosts; one demo key pair serves
+spot and futures). Demo trading has no ``sapi`` wallet endpoints: transfers need live keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from chimera.model import Market
+from chimera.settings import Settings
+
+
+def rest_config(settings: Settings, market: Market, session: Any | None = None) -> dict[str, Any]:
+    """The constructor dict for one REST client; ``session`` replaces aiohttp's (tests only)."""
+    config: dict[str, Any] = {
+        "apiKey": settings.binance_api_key.get_secret_value(),
+        "secret": settings.binance_api_secret.get_secret_value(),
+        "enableRateLimit": True,
+        "options": {
+            "fetchMarkets": {"types": ["spot"] if market is Market.SPOT else ["linear"]},
+            "fetchCurrencies": False,  # a private sapi call per load; we need no currency metadata
+            "fetchMargins": False,  # no margin trading here
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
+        },
+    }
+    if session is not None:
+        config["session"] = session
+    return config
+
+
+def build_rest(settings: Settings, market: Market, session: Any | None = None) -> Any:
+    cls = ccxt_async.binance if market is Market.SPOT else ccxt_async.binanceusdm
+    client = cls(rest_config(settings, market, session))
+    if settings.binance_testnet:
+        client.enable_demo_trading(True)
+    return client
+
+
+def build_ws(settings: Settings, market: Market) -> Any:
+    """A ccxt.pro client for market data (public streams; imported lazily, it is heavy)."""
+    import ccxt.pro as ccxt_pro
+
+    cls = ccxt_pro.binance if market is Market.SPOT else ccxt_pro.binanceusdm
+    client = cls(rest_config(settings, market))
+    if settings.binance_testnet:
+        client.enable_demo_trading(True)
+    return client
