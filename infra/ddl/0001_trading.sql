@@ -1,9 +1,14 @@
 -- Trading path: signals, orders, fills, positions, funding, treasury, strategy events.
 -- Written for ClickHouse 18.16 and up (the oldest engine we run): timestamps are Int64 epoch ms
--- (no DateTime64 before 20.1), features are parallel arrays (no Map before 21.1), money is
--- Decimal(38, 18) (exact; 20 integer digits cover any notional). Every table is a
--- ReplacingMergeTree on the spec's idempotency key, so a batch written twice collapses: read with
--- FINAL (or the *_latest views) for exact answers. $TABLE_SETTINGS is filled in per server version.
+-- (no DateTime64 before 20.1), features are parallel arrays (no Map before 21.1).
+-- Money is Decimal(38, 12): exact, 12 places (Binance uses at most 8), 26 integer digits. Not
+-- (38, 18): a product's scale is the sum of scales, so price * qty of two (38, 18) columns has
+-- scale 36 and 2 integer digits; 18.16 then fails with "Decimal math overflow" and chdb 26.9
+-- returns a wrong number without an error (measured). With 12, price * qty and price / qty work on
+-- both; a product of three money columns needs a cast (e.g. toDecimal128(rate, 8)).
+-- Every table is a ReplacingMergeTree on the spec's idempotency key, so a batch written twice
+-- collapses: read with FINAL (or the *_latest views) for exact answers. $TABLE_SETTINGS is filled
+-- in per server version (sinks/clickhouse/dialect.py).
 
 CREATE TABLE IF NOT EXISTS signals
 (
@@ -44,11 +49,11 @@ CREATE TABLE IF NOT EXISTS orders
     time_in_force String,
     reduce_only UInt8,
     status String,
-    price Decimal(38, 18),
-    stop_price Decimal(38, 18),
-    qty Decimal(38, 18),
-    filled_qty Decimal(38, 18),
-    avg_price Decimal(38, 18),
+    price Decimal(38, 12),
+    stop_price Decimal(38, 12),
+    qty Decimal(38, 12),
+    filled_qty Decimal(38, 12),
+    avg_price Decimal(38, 12),
     reason String,
     ts Int64
 )
@@ -69,16 +74,16 @@ CREATE TABLE IF NOT EXISTS fills
     symbol String,
     market String,
     side String,
-    price Decimal(38, 18),
-    qty Decimal(38, 18),
-    fee Decimal(38, 18),
+    price Decimal(38, 12),
+    qty Decimal(38, 12),
+    fee Decimal(38, 12),
     fee_asset String,
     is_maker UInt8,
-    mid_at_send Decimal(38, 18),
-    top3_bid_px Array(Decimal(38, 18)),
-    top3_bid_qty Array(Decimal(38, 18)),
-    top3_ask_px Array(Decimal(38, 18)),
-    top3_ask_qty Array(Decimal(38, 18)),
+    mid_at_send Decimal(38, 12),
+    top3_bid_px Array(Decimal(38, 12)),
+    top3_bid_qty Array(Decimal(38, 12)),
+    top3_ask_px Array(Decimal(38, 12)),
+    top3_ask_qty Array(Decimal(38, 12)),
     slippage_bps Float64,
     ts Int64
 )
@@ -95,15 +100,15 @@ CREATE TABLE IF NOT EXISTS positions_snapshots
     market String,
     side String,
     status String,
-    qty Decimal(38, 18),
-    entry_price Decimal(38, 18),
-    mark_price Decimal(38, 18),
-    margin Decimal(38, 18),
-    unrealized_pnl Decimal(38, 18),
-    realized_pnl Decimal(38, 18),
-    fees_paid Decimal(38, 18),
-    funding_paid Decimal(38, 18),
-    sl_price Decimal(38, 18),
+    qty Decimal(38, 12),
+    entry_price Decimal(38, 12),
+    mark_price Decimal(38, 12),
+    margin Decimal(38, 12),
+    unrealized_pnl Decimal(38, 12),
+    realized_pnl Decimal(38, 12),
+    fees_paid Decimal(38, 12),
+    funding_paid Decimal(38, 12),
+    sl_price Decimal(38, 12),
     tp_level UInt8,
     adds UInt8,
     ts Int64
@@ -117,10 +122,10 @@ CREATE TABLE IF NOT EXISTS funding_records
 (
     symbol String,
     funding_time Int64,
-    rate Decimal(38, 18),
-    position_qty Decimal(38, 18),
-    mark_price Decimal(38, 18),
-    amount_usdt Decimal(38, 18),
+    rate Decimal(38, 12),
+    position_qty Decimal(38, 12),
+    mark_price Decimal(38, 12),
+    amount_usdt Decimal(38, 12),
     ts Int64
 )
 ENGINE = ReplacingMergeTree()
@@ -137,7 +142,7 @@ CREATE TABLE IF NOT EXISTS treasury_transfers
     from_account String,
     to_account String,
     asset String,
-    amount Decimal(38, 18),
+    amount Decimal(38, 12),
     reason String,
     requested_by String,
     approved_by String,

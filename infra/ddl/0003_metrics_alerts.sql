@@ -22,9 +22,9 @@ CREATE TABLE IF NOT EXISTS strategy_metrics_daily
     version UInt64,
     trades UInt32,
     wins UInt32,
-    pnl_usdt Decimal(38, 18),
-    fees_usdt Decimal(38, 18),
-    funding_usdt Decimal(38, 18),
+    pnl_usdt Decimal(38, 12),
+    fees_usdt Decimal(38, 12),
+    funding_usdt Decimal(38, 12),
     max_drawdown Float64,
     sharpe Float64
 )

@@ -13,6 +13,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sinks.clickhouse.backend import ClickHouseBackend, fetch_column_types
+
 Convert = Callable[[Any], Any]
 
 
@@ -151,6 +153,11 @@ class TableSchema:
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise RowError(f"{self.table}.{name} ({self.types[name]}): {exc}") from None
         return tuple(out)
+
+
+def load_schema(backend: ClickHouseBackend, table: str) -> TableSchema:
+    """Read a table's columns from the backend (a clear error if the table is missing)."""
+    return TableSchema(table, fetch_column_types(backend, table))
 
 
 def columnar(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chimera.model.clock import Clock
-from sinks.clickhouse.backend import ClickHouseBackend, ClickHouseError, fetch_column_types
-from sinks.clickhouse.schema import RowError, TableSchema, columnar
+from sinks.clickhouse.backend import ClickHouseBackend, ClickHouseError
+from sinks.clickhouse.schema import RowError, TableSchema, columnar, load_schema
 
 TopicPartition = tuple[str, int]
 
@@ -89,7 +89,7 @@ class BatchingSink:
 
     def schema(self, table: str) -> TableSchema:
         if table not in self._schemas:
-            self._schemas[table] = TableSchema(table, fetch_column_types(self.backend, table))
+            self._schemas[table] = load_schema(self.backend, table)
         return self._schemas[table]
 
     def add(self, row: Mapping[str, Any], *, table: str, topic: str, partition: int, offset: int) -> None:
