@@ -168,18 +168,20 @@ class MicroBatcher:
         optional = {name: rows.cols[name] for name in rows.present}
         if rows.has_levels:
             optional.update({name: rows.cols[name] for name in LEVEL_COLUMNS})
-        return MarketBatch(
-            symbol=key[1],
-            market=key[0],
-            seq=seq,
-            first_ts=rows.ts[0],
-            last_ts=rows.ts[-1],
-            ts=rows.ts,
-            kind=rows.kind,
-            price=rows.cols["price"],
-            qty=rows.cols["qty"],
-            side=rows.side,
-            **optional,  # type: ignore[arg-type]
+        return MarketBatch.model_validate(
+            {
+                "symbol": key[1],
+                "market": key[0],
+                "seq": seq,
+                "first_ts": rows.ts[0],
+                "last_ts": rows.ts[-1],
+                "ts": rows.ts,
+                "kind": rows.kind,
+                "price": rows.cols["price"],
+                "qty": rows.cols["qty"],
+                "side": rows.side,
+                **optional,
+            }
         )
 
 

@@ -24,6 +24,8 @@ def dec(value: object, name: str) -> Decimal:
     """Parse a money field exactly (text as written; floats by their shortest repr)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         raise BadRecord(f"missing {name}")
+    if isinstance(value, float):
+        value = float.__repr__(value)  # numpy 2's repr of a float64 is "np.float64(...)"
     try:
         return to_decimal(value)
     except (ValueError, TypeError) as exc:

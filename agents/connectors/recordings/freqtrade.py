@@ -75,7 +75,7 @@ def load_funding(path: Path) -> Records:
     sibling = path.with_name(path.name.replace("-funding_rate", "-mark"))
     if sibling.exists():
         for _, ts, values in _rows(_read_candles(sibling)):
-            marks[ts] = Decimal(repr(values[0]))
+            marks[ts] = dec(values[0], "mark price")
     guard = TimeGuard(strict=True)
     for lineno, ts, values in _rows(_read_candles(path)):
         try:
