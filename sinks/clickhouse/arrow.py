@@ -49,9 +49,19 @@ def arrow_type(ch_type: str) -> pa.DataType | None:
     return None
 
 
-def _as_decimals(values: Sequence[Any]) -> list[Any]:
-    # JSON transports carry money as strings; pyarrow's decimal builder wants Decimal objects
-    return [v if v is None or isinstance(v, Decimal) else Decimal(str(v)) for v in values]
+def _as_decimals(values: Sequence[Any], target: pa.DataType) -> Sequence[Any]:
+    """JSON transports carry money as strings; pyarrow's decimal builder wants Decimal objects."""
+    if pa.types.is_decimal(target):
+        return [v if v is None or isinstance(v, Decimal) else Decimal(str(v)) for v in values]
+    if pa.types.is_list(target) and _has_decimal(target):
+        return [v if v is None else _as_decimals(v, target.value_type) for v in values]
+    return values
+
+
+def _has_decimal(target: pa.DataType) -> bool:
+    if pa.types.is_list(target):
+        return _has_decimal(target.value_type)
+    return bool(pa.types.is_decimal(target))
 
 
 def build_table(table: str, columns: Sequence[str], data: Columns, types: dict[str, str]) -> pa.Table:
@@ -64,8 +74,8 @@ def build_table(table: str, columns: Sequence[str], data: Columns, types: dict[s
             raise ClickHouseError(f"{table}: unknown column {name!r}")
         target = arrow_type(types[name])
         try:
-            if target is not None and pa.types.is_decimal(target):
-                values = _as_decimals(values)
+            if target is not None and _has_decimal(target):
+                values = _as_decimals(values, target)
             arrays.append(pa.array(values, type=target))
         except (pa.ArrowException, ValueError, TypeError, ArithmeticError) as exc:
             raise ClickHouseError(f"{table}.{name} ({types[name]}): {exc}") from exc

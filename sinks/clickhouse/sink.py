@@ -99,7 +99,7 @@ class BatchingSink:
         queue = self._batches.setdefault(key, [])
         if sum(len(b.rows) for b in queue) >= self.max_pending_rows:
             raise SinkBackpressure(
-                [(table, (topic, partition), "too many rows pending")], self.retry_after_ms
+                [(table, (topic, partition), f"{self.max_pending_rows} rows pending")], self.retry_after_ms
             )
         schema = self.schema(table)  # a missing table is a deployment error: raise, do not dead-letter
         self.advance(topic, partition, offset)
