@@ -130,8 +130,6 @@ class Engine:
             self._take(o, req.price, rest=req.time_in_force not in (TimeInForce.IOC, TimeInForce.FOK))
         elif req.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             self._finish(o, OrderStatus.EXPIRED, f"{req.time_in_force} order found nothing to take")
-        else:
-            self._touch(o)
 
     def _refuse(self, o: SimOrder, reason: str, code: int) -> None:
         self._finish(o, OrderStatus.REJECTED, reason, code)
@@ -190,8 +188,6 @@ class Engine:
             return
         if (cap < o.remaining and self._reduce_cap(o) == 0) or not rest:
             self._finish(o, OrderStatus.EXPIRED)
-        elif not fills:
-            self._touch(o)
 
     def _unaffordable(self, o: SimOrder, fills: list[Level]) -> tuple[str, int] | None:
         inst = self.instruments[(o.req.market, o.req.symbol)]
@@ -274,6 +270,8 @@ class Engine:
             take = min(cap, available)
             available -= take
             self._fill(o, limit, take, maker=True)
+            if not o.status.is_final and self._reduce_cap(o) == 0:
+                self._finish(o, OrderStatus.EXPIRED, "reduce-only order has no position left to reduce")
 
     # ---- liquidation ---------------------------------------------------------------------------
     def _check_liquidation(self, symbol: Symbol) -> None:

@@ -2,8 +2,10 @@
 
 Market events move time (``now`` is the last event's ts; it never goes back). An order submitted
 at ``now`` becomes live on the first event of its instrument at or after ``now + latency_ms``
-(at once when the latency is 0). Each event call returns what changed: order snapshots, fills
-and funding payments, in the order they happened. Same inputs → same ids, fills and balances.
+(at once when the latency is 0). Every change (order snapshot, fill, funding payment) goes to an
+outbox in the order it happened; each market-event call returns and empties it, as does
+:meth:`drain` (so what a submission did is returned by the next call). Same inputs → same ids,
+fills and balances.
 """
 
 from __future__ import annotations
@@ -110,7 +112,6 @@ class SimExchange(Engine):
         self._register(o)
         if self.config.latency_ms == 0:
             self._activate(o)
-        self._drain()
         return o.state()
 
     def submit_oco(self, req: OcoRequest) -> list[OrderState]:
@@ -167,7 +168,6 @@ class SimExchange(Engine):
             for o in legs:
                 if not o.status.is_final:
                     self._activate(o)
-        self._drain()
         return [o.state() for o in legs]
 
     def cancel(self, market: Market, symbol: str, client_order_id: ClientOrderId) -> OrderState:
@@ -178,7 +178,6 @@ class SimExchange(Engine):
             raise OrderNotFound(f"Unknown order sent. ({client_order_id} is {o.status})", code=-2011)
         self._finish(o, OrderStatus.CANCELED)
         self._end_sibling(o, OrderStatus.CANCELED)
-        self._drain()
         return o.state()
 
     # ---- queries -------------------------------------------------------------------------------
@@ -278,6 +277,10 @@ class SimExchange(Engine):
             payment = FundingPayment(symbol, funding_time, rate.rate, pos.qty, mark, amount)
             self.payments.append(payment)
             self._out.append(payment)
+
+    def drain(self) -> list[SimEvent]:
+        """Return and forget what happened since the last call (submissions and cancels included)."""
+        return self._drain()
 
     def _drain(self) -> list[SimEvent]:
         out, self._out = self._out, []

@@ -29,7 +29,13 @@ class MarketState:
             self.mark = (self.bids[0][0] + self.asks[0][0]) / 2
 
     def on_trade(self, price: Decimal) -> None:
+        """A print at ``price`` proves no bid above it and no ask below it is left: drop them, so a
+        stale book never fills an order at a price the market has already left."""
         self.last = price
+        if self.bids and self.bids[0][0] > price:
+            self.bids = [lv for lv in self.bids if lv[0] <= price]
+        if self.asks and self.asks[0][0] < price:
+            self.asks = [lv for lv in self.asks if lv[0] >= price]
         if not self.mark_feed:
             self.mark = price
 
