@@ -77,6 +77,12 @@ class GateUsage:
 
 
 class EntryGate:
+    """B7 on Redis: S3 reserves before an entry, S6/S5 release when the position closes.
+
+    ``reservation_id`` is the idempotency key (the entry's ``intent_id``). Limits come per call
+    from the active config bundle, so a hot reload takes effect on the next reservation.
+    """
+
     def __init__(
         self,
         client: RedisClient,
