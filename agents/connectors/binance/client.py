@@ -9,6 +9,7 @@ spot and futures). Demo trading has no ``sapi`` wallet endpoints: transfers need
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -17,12 +18,45 @@ from chimera.model import Market
 from chimera.settings import Settings
 
 
-def rest_config(settings: Settings, market: Market, session: Any | None = None) -> dict[str, Any]:
+class RedactSecrets(logging.Filter):
+    """ccxt logs request headers at DEBUG (the API key travels in ``X-MBX-APIKEY``): blank them out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, *secrets: str) -> None:
+        self._secrets.update(s for s in secrets if s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(s in text for s in self._secrets):
+            for secret in self._secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, None
+        return True
+
+
+def ccxt_logger(settings: Settings) -> logging.Logger:
+    """The logger handed to ccxt instead of its module logger, with the key and secret redacted."""
+    logger = logging.getLogger("agents.connectors.binance.ccxt")
+    redact = next((f for f in logger.filters if isinstance(f, RedactSecrets)), None)
+    if redact is None:
+        redact = RedactSecrets()
+        logger.addFilter(redact)
+    redact.add(settings.binance_api_key.get_secret_value(), settings.binance_api_secret.get_secret_value())
+    return logger
+
+
+def rest_config(
+    settings: Settings, market: Market, session: Any | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The constructor dict for one REST client; ``session`` replaces aiohttp's (tests only)."""
     config: dict[str, Any] = {
         "apiKey": settings.binance_api_key.get_secret_value(),
         "secret": settings.binance_api_secret.get_secret_value(),
         "enableRateLimit": True,
+        "logger": ccxt_logger(settings),
         "options": {
             "fetchMarkets": {"types": ["spot"] if market is Market.SPOT else ["linear"]},
             "fetchCurrencies": False,  # a private sapi call per load; we need no currency metadata
@@ -32,12 +66,15 @@ def rest_config(settings: Settings, market: Market, session: Any | None = None) 
     }
     if session is not None:
         config["session"] = session
+    config.update(overrides or {})
     return config
 
 
-def build_rest(settings: Settings, market: Market, session: Any | None = None) -> Any:
+def build_rest(
+    settings: Settings, market: Market, session: Any | None = None, overrides: dict[str, Any] | None = None
+) -> Any:
     cls = ccxt_async.binance if market is Market.SPOT else ccxt_async.binanceusdm
-    client = cls(rest_config(settings, market, session))
+    client = cls(rest_config(settings, market, session, overrides))
     if settings.binance_testnet:
         client.enable_demo_trading(True)
     return client

@@ -53,6 +53,7 @@ class BinanceVenue:
         session: Any | None = None,
         read_attempts: int = 3,
         policy: ResolvePolicy | None = None,
+        ccxt_overrides: dict[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._secrets = (
@@ -62,7 +63,7 @@ class BinanceVenue:
         self._clock = clock or LiveClock()
         self._sleep = sleep
         self._read_attempts = read_attempts
-        self._rest = {m: build_rest(settings, m, session) for m in Market}
+        self._rest = {m: build_rest(settings, m, session, ccxt_overrides) for m in Market}
         recv_window = int(self._rest[Market.FUT].options.get("recvWindow") or 10_000)
         self._policy = policy or ResolvePolicy(recv_window_ms=recv_window)
         self._ws: dict[Market, Any] = {}
