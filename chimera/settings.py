@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # market-data micro-batches (DESIGN §1.7): one batch per symbol per event-time window
     mkt_batch_window_ms: int = Field(100, ge=0, description="event-time window of a tick batch")
     mkt_batch_max_ticks: int = Field(256, ge=1, description="a batch closes early at this many ticks")
+    mkt_replay_window_ms: int = Field(60_000, ge=0, description="batch window of `chimera replay` (1 bar)")
     mkt_book_levels: int = Field(5, ge=1, description="order-book levels per side carried in a batch")
 
     # embedded stack ports

@@ -25,7 +25,12 @@ from chimera.settings import get_settings
     "--prefix", default=None, help="topic prefix, e.g. bt.run1. (default: settings, else a new bt.<run_id>.)"
 )
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (default: settings)")
-@click.option("--window-ms", type=int, default=None, help="batch window in event-time ms (default: settings)")
+@click.option(
+    "--window-ms",
+    type=int,
+    default=None,
+    help="batch window in event-time ms (default: settings.mkt_replay_window_ms)",
+)
 @click.option("--max-ticks", type=int, default=None, help="ticks per batch at most (default: settings)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON line")
 @click.option("--no-progress", is_flag=True, help="hide the progress bar")
@@ -58,7 +63,7 @@ def replay(
             raise click.BadParameter(str(exc), param_hint="FILES") from exc
     prefix = prefix if prefix is not None else (settings.topic_prefix or new_prefix())
     batcher = MicroBatcher(
-        window_ms if window_ms is not None else settings.mkt_batch_window_ms,
+        window_ms if window_ms is not None else settings.mkt_replay_window_ms,
         max_ticks or settings.mkt_batch_max_ticks,
         settings.mkt_book_levels,
     )

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from chimera.model import Market
-from topics.market import LEVEL_COLUMNS, OPTIONAL_COLUMNS, MarketBatch, TickKind
+from topics.market import LEVEL_COLUMNS, MarketBatch, TickKind
 
 NAN = math.nan
 Level = tuple[Decimal, Decimal]  # (price, size)
@@ -60,21 +60,22 @@ def _f(value: Decimal | None) -> float:
     return NAN if value is None else float(value)
 
 
+# the columns of a row tuple, in order (levels are kept apart: most rows have none)
+_ROW = ("ts", "kind", "side", "price", "qty", "mark", "bid", "ask", "bid_qty", "ask_qty", "mid", "spread_bp",
+        "depth_bid", "depth_ask")  # fmt: skip
+_QUOTE_COLUMNS = ("bid", "ask", "bid_qty", "ask_qty", "mid", "spread_bp")
+_NO_QUOTE = (NAN, NAN, NAN, NAN, NAN, NAN)
+_NO_DEPTH = (NAN, NAN)
+
+
 @dataclass(slots=True)
 class _Open:
-    """The rows of one symbol's open batch, column by column."""
+    """One symbol's open batch: a row tuple per tick, turned into columns when it closes."""
 
     first_ts: int
-    cols: dict[str, list[Any]] = field(default_factory=dict)
-    ts: list[int] = field(default_factory=list)
-    kind: list[TickKind] = field(default_factory=list)
-    side: list[int] = field(default_factory=list)
-    has_levels: bool = False
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    levels: list[tuple[list[float], ...] | None] = field(default_factory=list)
     present: set[str] = field(default_factory=set)  # optional columns some row has
-
-
-_FLOAT_COLUMNS = ("price", "qty", *OPTIONAL_COLUMNS)
-_QUOTE_COLUMNS = ("bid", "ask", "bid_qty", "ask_qty", "mid", "spread_bp")
 
 
 class MicroBatcher:
@@ -89,6 +90,7 @@ class MicroBatcher:
         self._open: dict[tuple[Market, str], _Open] = {}
         self._seq: dict[tuple[Market, str], int] = {}
         self._last_ts: dict[tuple[Market, str], int] = {}
+        self._deadline = math.inf  # the earliest end of an open window
 
     def add(self, ev: MarketEvent) -> list[MarketBatch]:
         """Add one tick; return the batches it closed (other symbols' windows included)."""
@@ -97,92 +99,85 @@ class MicroBatcher:
         if last is not None and ev.ts < last:
             raise ValueError(f"{ev.symbol} {ev.market}: event time went back from {last} to {ev.ts}")
         self._last_ts[key] = ev.ts
-        out = [self._close(k) for k, o in list(self._open.items()) if ev.ts >= o.first_ts + self.window_ms]
-        rows = self._open.get(key)
-        if rows is None:
-            rows = self._open[key] = _Open(first_ts=ev.ts, cols={c: [] for c in _FLOAT_COLUMNS})
-        self._append(rows, ev)
-        if len(rows.ts) >= self.max_ticks:
+        out: list[MarketBatch] = []
+        if ev.ts >= self._deadline:
+            window = self.window_ms
+            out = [self._close(k) for k, o in list(self._open.items()) if ev.ts >= o.first_ts + window]
+            self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
+        batch = self._open.get(key)
+        if batch is None:
+            batch = self._open[key] = _Open(first_ts=ev.ts)
+            self._deadline = min(self._deadline, ev.ts + self.window_ms)
+        self._append(batch, ev)
+        if len(batch.rows) >= self.max_ticks:
             out.append(self._close(key))
         return out
 
     def flush(self) -> list[MarketBatch]:
         """Close every open batch (end of input)."""
+        self._deadline = math.inf
         return [self._close(k) for k in list(self._open)]
 
-    def _append(self, rows: _Open, ev: MarketEvent) -> None:
-        c = rows.cols
-        rows.ts.append(ev.ts)
-        rows.kind.append(ev.kind)
-        rows.side.append(ev.side)
-        c["price"].append(NAN if ev.price is None else float(ev.price))
-        c["qty"].append(NAN if ev.qty is None else float(ev.qty))
+    def _append(self, batch: _Open, ev: MarketEvent) -> None:
+        head = (
+            ev.ts,
+            ev.kind,
+            ev.side,
+            NAN if ev.price is None else float(ev.price),
+            NAN if ev.qty is None else float(ev.qty),
+            NAN if ev.mark is None else float(ev.mark),
+        )
         if ev.mark is not None:
-            rows.present.add("mark")
-        c["mark"].append(NAN if ev.mark is None else float(ev.mark))
-        bid, ask = ev.bid, ev.ask
-        bid_qty, ask_qty = ev.bid_qty, ev.ask_qty
-        top = self.levels
+            batch.present.add("mark")
+        bid, ask, bid_qty, ask_qty = ev.bid, ev.ask, ev.bid_qty, ev.ask_qty
+        depth = _NO_DEPTH
         if ev.bids or ev.asks:
+            top = self.levels
             bids, asks = ev.bids[:top], ev.asks[:top]
             if bids:
                 bid, bid_qty = bids[0]
             if asks:
                 ask, ask_qty = asks[0]
-            if not rows.has_levels:
-                # earlier rows of this batch had no book: pad them so every row has `levels` entries
-                for name in LEVEL_COLUMNS:
-                    c[name] = [[NAN] * top for _ in range(len(rows.ts) - 1)]
-                rows.has_levels = True
-                rows.present.update(("depth_bid", "depth_ask"))
-            c["bid_px"].append(_pad([float(p) for p, _ in bids], top))
-            c["bid_sz"].append(_pad([float(q) for _, q in bids], top))
-            c["ask_px"].append(_pad([float(p) for p, _ in asks], top))
-            c["ask_sz"].append(_pad([float(q) for _, q in asks], top))
-            c["depth_bid"].append(float(sum((q for _, q in bids), Decimal(0))))
-            c["depth_ask"].append(float(sum((q for _, q in asks), Decimal(0))))
-        else:
-            c["depth_bid"].append(NAN)
-            c["depth_ask"].append(NAN)
-            if rows.has_levels:
-                for name in LEVEL_COLUMNS:
-                    c[name].append([NAN] * top)
+            batch.levels.append(
+                (
+                    _pad([float(p) for p, _ in bids], top),
+                    _pad([float(q) for _, q in bids], top),
+                    _pad([float(p) for p, _ in asks], top),
+                    _pad([float(q) for _, q in asks], top),
+                )
+            )
+            depth = (
+                float(sum((q for _, q in bids), Decimal(0))),
+                float(sum((q for _, q in asks), Decimal(0))),
+            )
+            batch.present.update(("depth_bid", "depth_ask"))
+        elif batch.levels:
+            batch.levels.append(None)
         if bid is None and ask is None:
-            for name in _QUOTE_COLUMNS:
-                c[name].append(NAN)
+            batch.rows.append(head + _NO_QUOTE + depth)
             return
-        rows.present.update(_QUOTE_COLUMNS)
+        batch.present.update(_QUOTE_COLUMNS)
         fbid, fask = _f(bid), _f(ask)
         mid = (fbid + fask) / 2.0
-        c["bid"].append(fbid)
-        c["ask"].append(fask)
-        c["bid_qty"].append(_f(bid_qty))
-        c["ask_qty"].append(_f(ask_qty))
-        c["mid"].append(mid)
-        c["spread_bp"].append((fask - fbid) / mid * 1e4 if mid else NAN)
+        spread = (fask - fbid) / mid * 1e4 if mid else NAN
+        batch.rows.append((*head, fbid, fask, _f(bid_qty), _f(ask_qty), mid, spread, *depth))
 
     def _close(self, key: tuple[Market, str]) -> MarketBatch:
-        rows = self._open.pop(key)
+        batch = self._open.pop(key)
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1
-        optional = {name: rows.cols[name] for name in rows.present}
-        if rows.has_levels:
-            optional.update({name: rows.cols[name] for name in LEVEL_COLUMNS})
-        return MarketBatch.model_validate(
-            {
-                "symbol": key[1],
-                "market": key[0],
-                "seq": seq,
-                "first_ts": rows.ts[0],
-                "last_ts": rows.ts[-1],
-                "ts": rows.ts,
-                "kind": rows.kind,
-                "price": rows.cols["price"],
-                "qty": rows.cols["qty"],
-                "side": rows.side,
-                **optional,
-            }
+        cols = dict(zip(_ROW, map(list, zip(*batch.rows, strict=True)), strict=True))
+        fields: dict[str, Any] = {name: cols[name] for name in ("ts", "kind", "side", "price", "qty")}
+        fields.update((name, cols[name]) for name in batch.present)
+        if batch.levels:
+            empty = [NAN] * self.levels
+            pad = [None] * (len(batch.rows) - len(batch.levels))  # rows before the first book row
+            per_row = [lv or (empty, empty, empty, empty) for lv in pad + batch.levels]
+            fields.update(zip(LEVEL_COLUMNS, map(list, zip(*per_row, strict=True)), strict=True))
+        fields.update(
+            symbol=key[1], market=key[0], seq=seq, first_ts=fields["ts"][0], last_ts=fields["ts"][-1]
         )
+        return MarketBatch.model_validate(fields)
 
 
 def _pad(values: list[float], n: int) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from agents.connectors.marketdata import Malformed, MarketEvent
@@ -22,6 +22,14 @@ class BadRecord(ValueError):
 
 def dec(value: object, name: str) -> Decimal:
     """Parse a money field exactly (text as written; floats by their shortest repr)."""
+    if type(value) is str and value:  # the hot path of CSV loaders
+        try:
+            out = Decimal(value)
+        except InvalidOperation:
+            raise BadRecord(f"bad {name}: {value!r}") from None
+        if out.is_finite():
+            return out
+        raise BadRecord(f"bad {name}: {value!r}")
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         raise BadRecord(f"missing {name}")
     if isinstance(value, float):
