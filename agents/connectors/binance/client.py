@@ -70,10 +70,36 @@ def rest_config(
     return config
 
 
+class KeepBinanceCode:
+    """Mixin: pin Binance's ``code`` and ``msg`` on the exception ccxt raises for an error answer.
+
+    ccxt words its exceptions as "binance <msg>" when it recognises the message, dropping the
+    code; the port's errors need the code (-2010 vs -2013 vs -1007).
+    """
+
+    def handle_errors(self, code: int, reason: str, url: str, method: str, headers: Any, body: Any,
+                      response: Any, *rest: Any) -> Any:  # fmt: skip
+        try:
+            return super().handle_errors(code, reason, url, method, headers, body, response, *rest)  # type: ignore[misc]
+        except Exception as exc:
+            if isinstance(response, dict) and "code" in response:
+                exc.binance_code = response.get("code")  # type: ignore[attr-defined]
+                exc.binance_msg = str(response.get("msg", ""))  # type: ignore[attr-defined]
+            raise
+
+
+class SpotClient(KeepBinanceCode, ccxt_async.binance):
+    pass
+
+
+class UsdmClient(KeepBinanceCode, ccxt_async.binanceusdm):
+    pass
+
+
 def build_rest(
     settings: Settings, market: Market, session: Any | None = None, overrides: dict[str, Any] | None = None
 ) -> Any:
-    cls = ccxt_async.binance if market is Market.SPOT else ccxt_async.binanceusdm
+    cls = SpotClient if market is Market.SPOT else UsdmClient
     client = cls(rest_config(settings, market, session, overrides))
     if settings.binance_testnet:
         client.enable_demo_trading(True)

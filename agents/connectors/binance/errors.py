@@ -34,6 +34,10 @@ class InvalidRequest(VenueError):
     """Our own check refused the request before anything was sent (bad qty, price, type)."""
 
 
+class VenueUnavailable(VenueError):
+    """A read still failed on transport errors after its retries: nothing is known either way."""
+
+
 class OrderNotPlaced(OrderNotFound):
     """After an unknown outcome, the venue says the order does not exist, and it no longer can.
 
@@ -44,7 +48,13 @@ class OrderNotPlaced(OrderNotFound):
 
 
 def binance_code(exc: BaseException) -> tuple[int | None, str]:
-    """Return Binance's ``(code, msg)`` from a ccxt exception message, when it carries one."""
+    """Return Binance's ``(code, msg)`` for a ccxt exception (pinned by the client, or in its text)."""
+    pinned = getattr(exc, "binance_code", None)
+    if pinned is not None:
+        try:
+            return int(pinned), str(getattr(exc, "binance_msg", ""))
+        except (TypeError, ValueError):
+            pass
     text = str(exc)
     match = _JSON_BODY.search(text)
     if match:

@@ -23,8 +23,11 @@ _STATUS = {
     "REJECTED": OrderStatus.REJECTED,
     "EXPIRED": OrderStatus.EXPIRED,
     "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
-    # algo (conditional) orders: waiting for the trigger
+    # algo (conditional) orders: waiting for the trigger, or fired. A fired one's own record says
+    # nothing of fills; the venue reads the order it placed (``actualOrderId``) instead
     "TRIGGERING": OrderStatus.NEW,
+    "TRIGGERED": OrderStatus.NEW,
+    "FINISHED": OrderStatus.NEW,
 }
 # an algo order that fired: its fills live on the order it created (``actualOrderId``)
 ALGO_FIRED = frozenset({"TRIGGERED", "FINISHED"})

@@ -18,7 +18,12 @@ import ccxt
 
 from agents.connectors.binance import parse, parse_account, stream
 from agents.connectors.binance.client import build_rest, build_ws
-from agents.connectors.binance.errors import InvalidRequest, is_unknown_outcome, to_port_error
+from agents.connectors.binance.errors import (
+    InvalidRequest,
+    VenueUnavailable,
+    is_unknown_outcome,
+    to_port_error,
+)
 from agents.connectors.binance.outcome import ResolvePolicy, Sleep, resolve_unknown
 from agents.connectors.binance.requests import oco_params, order_call, plain
 from agents.connectors.binance.transfers import TransferBook
@@ -70,6 +75,7 @@ class BinanceVenue:
         self._instruments: dict[tuple[Market, Symbol], Instrument] = {}
         self._ccxt_symbols: dict[tuple[Market, Symbol], str] = {}
         self._algo_ids: set[str] = set()  # client ids sent to the futures algo service
+        self._regular_ids: set[str] = set()  # client ids sent as regular futures orders
         self._transfers = TransferBook(self._rest[Market.SPOT], self._clock, self._policy)
 
     def __repr__(self) -> str:
@@ -89,7 +95,7 @@ class BinanceVenue:
                 return await call()
             except ccxt.NetworkError as exc:
                 if attempt + 1 == self._read_attempts:
-                    raise VenueError(f"{action}: venue unreachable after {attempt + 1} tries") from None
+                    raise VenueUnavailable(f"{action}: venue unreachable after {attempt + 1} tries") from None
                 del exc
                 await self._sleep(0.5 * (attempt + 1))
             except ccxt.BaseError as exc:
@@ -150,8 +156,7 @@ class BinanceVenue:
         if inst is None:
             raise InvalidRequest(f"{req.client_order_id}: unknown {req.market} symbol {req.symbol!r}")
         call = order_call(req, self._symbol(req.market, req.symbol), inst)
-        if call.algo:
-            self._algo_ids.add(req.client_order_id)
+        (self._algo_ids if call.algo else self._regular_ids).add(req.client_order_id)
         sent_ms = self._clock.now_ms()
         client = self._rest[req.market]
         try:
@@ -215,10 +220,18 @@ class BinanceVenue:
                 action, lambda: client.fetch_order_with_client_order_id(client_order_id, sym)
             )
         except OrderNotFound:
-            if market is not Market.FUT:
+            if market is not Market.FUT or client_order_id in self._regular_ids:
                 raise
-            # not a regular order: it may be a conditional one sent before a restart
-            return await self._fetch_algo(sym, symbol, client_order_id)
+            # unknown here: it may be a conditional order sent before a restart. If the algo service
+            # answers with an error as well, neither knows the id: report the regular not-found
+            try:
+                return await self._fetch_algo(sym, symbol, client_order_id)
+            except VenueError as exc:
+                if isinstance(exc, OutcomeUnknown | VenueUnavailable):
+                    raise
+                raise OrderNotFound(
+                    f"fetch_order {client_order_id}: no such order or conditional order", -2013
+                ) from None
         return parse.order_state(order["info"], market, symbol, self._clock.now_ms())
 
     async def _fetch_algo(self, sym: str, symbol: Symbol, cid: ClientOrderId) -> OrderState:
