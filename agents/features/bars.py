@@ -3,25 +3,72 @@
 
 Extremes, first and last values are found with vectorised NumPy per interval; sums (volume,
 spread) are added tick by tick in arrival order, starting from the carried partial sum, so any
-split of a series into batches produces bit-identical bars.
+split of a series into batches produces bit-identical bars. Closed bars come back as columns
+(one list per field): building a frozen record per bar would cost more than the arithmetic.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import fields
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from agents.features.state import EMPTY_BAR, Bar
 from agents.features.ticks import TickArrays
 
+BAR_FIELDS = tuple(f.name for f in fields(Bar))
 
-def _seq_sum(start: float, values: list[float]) -> float:
-    # a plain left-to-right sum: np.sum's pairwise order would change with the batch split
-    s = start
-    for v in values:
-        s += v
-    return s
+
+class BarColumns(NamedTuple):
+    """Closed bars, one list per ``Bar`` field, in bar order."""
+
+    bucket: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    n_price: list[int]
+    volume: list[float]
+    spread_sum: list[float]
+    spread_n: list[int]
+    spread_last: list[float]
+    depth_last: list[float]
+    crossed: list[bool]
+    last_ts: list[int]
+
+    @classmethod
+    def of(cls, bars: list[Bar]) -> BarColumns:
+        return _columns([[getattr(b, name) for b in bars] for name in BAR_FIELDS])
+
+    def priced(self) -> BarColumns:
+        """Drop bars without a price: an interval of book rows only is not a bar."""
+        if all(self.n_price):
+            return self
+        keep = [i for i, n in enumerate(self.n_price) if n]
+        return _columns([[col[i] for i in keep] for col in self])
+
+    def row(self, i: int) -> Bar:
+        values: list[Any] = [col[i] for col in self]
+        return Bar(*values)
+
+
+def _columns(cols: list[list[Any]]) -> BarColumns:
+    return BarColumns(*cols)
+
+
+def _seq_sums(values: list[float], rows: list[int], bounds: list[int], first_start: float) -> list[float]:
+    """Left-to-right sum of ``values[rows[bounds[k]:bounds[k+1]]]`` per segment k (the first from
+    ``first_start``): np.sum's pairwise order would change with the batch split."""
+    out: list[float] = []
+    start = first_start
+    for k in range(len(bounds) - 1):
+        s = start
+        for i in rows[bounds[k] : bounds[k + 1]]:
+            s += values[i]
+        out.append(s)
+        start = 0.0
+    return out
 
 
 def _last_in(valid_idx: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -34,7 +81,13 @@ def _last_in(valid_idx: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.
     return out
 
 
-def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[list[Bar], Bar, int]:
+def _pick(values: np.ndarray | None, at: np.ndarray) -> list[float]:
+    if values is None:
+        return [np.nan] * len(at)
+    return np.where(at >= 0, values[np.maximum(at, 0)], np.nan).tolist()
+
+
+def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[BarColumns, Bar, int]:
     """Fold ticks into the open bar; return the bars closed, the new open bar and the late-tick count.
 
     Ticks whose interval precedes the open bar's belong to a bar already closed: they are dropped
@@ -43,87 +96,95 @@ def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[list[
     bucket = ticks.ts // interval_ms
     late = 0
     if open_bar.bucket >= 0 and len(bucket) and bucket[0] < open_bar.bucket:
-        keep = int(np.searchsorted(bucket, open_bar.bucket, side="left"))
-        late, ticks, bucket = keep, ticks.slice(keep, len(ticks)), bucket[keep:]
+        late = int(np.searchsorted(bucket, open_bar.bucket, side="left"))
+        ticks, bucket = ticks.slice(late, len(ticks)), bucket[late:]
     n = len(bucket)
     if n == 0:
-        return [], open_bar, late
+        return BarColumns.of([]), open_bar, late
 
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
     ends = np.append(starts[1:], n)
     price = ticks.price
     has_px = ~np.isnan(price)
     px_idx = np.flatnonzero(has_px)
-    first_px = np.searchsorted(px_idx, starts)
-    end_px = np.searchsorted(px_idx, ends)
-    highs = np.maximum.reduceat(np.where(has_px, price, -np.inf), starts).tolist()
-    lows = np.minimum.reduceat(np.where(has_px, price, np.inf), starts).tolist()
-
-    px_list = price.tolist()
-    qty_list = ticks.qty.tolist()
-    px_rows = px_idx.tolist()
-    crossed = [False] * len(starts)
-    if ticks.bid is not None and ticks.ask is not None:
-        crossed = np.logical_or.reduceat(ticks.bid >= ticks.ask, starts).tolist()
-    spread_rows: list[int] = []
-    sp_list: list[float] = []
-    sp_first = sp_end = np.zeros(len(starts), dtype=np.int64)
+    px_bounds = np.searchsorted(px_idx, np.append(starts, n))
+    n_px = np.diff(px_bounds)
+    first_at = last_at = np.full(len(starts), -1, dtype=np.int64)
+    if len(px_idx):
+        first_at = np.where(n_px > 0, px_idx[np.minimum(px_bounds[:-1], len(px_idx) - 1)], -1)
+        last_at = np.where(n_px > 0, px_idx[np.maximum(px_bounds[1:] - 1, 0)], -1)
+    merge = bool(bucket[0] == open_bar.bucket)
+    carry = open_bar if merge else EMPTY_BAR
+    rows = px_idx.tolist()
+    seg = BarColumns(
+        bucket=bucket[starts].tolist(),
+        open=_pick(price, first_at),
+        high=np.where(n_px > 0, np.fmax.reduceat(price, starts), np.nan).tolist(),
+        low=np.where(n_px > 0, np.fmin.reduceat(price, starts), np.nan).tolist(),
+        close=_pick(price, last_at),
+        n_price=n_px.tolist(),
+        volume=_seq_sums(ticks.qty.tolist(), rows, px_bounds.tolist(), carry.volume),
+        spread_sum=[0.0] * len(starts),
+        spread_n=[0] * len(starts),
+        spread_last=[np.nan] * len(starts),
+        depth_last=_pick(ticks.depth, _last_in(np.flatnonzero(~np.isnan(ticks.depth)), starts, ends))
+        if ticks.depth is not None
+        else [np.nan] * len(starts),
+        crossed=np.logical_or.reduceat(ticks.bid >= ticks.ask, starts).tolist()
+        if ticks.bid is not None and ticks.ask is not None
+        else [False] * len(starts),
+        last_ts=ticks.ts[ends - 1].tolist(),
+    )
     if ticks.spread_bp is not None:
         sp_idx = np.flatnonzero(~np.isnan(ticks.spread_bp))
-        spread_rows, sp_list = sp_idx.tolist(), ticks.spread_bp.tolist()
-        sp_first, sp_end = np.searchsorted(sp_idx, starts), np.searchsorted(sp_idx, ends)
-    depth_at = np.full(len(starts), -1, dtype=np.int64)
-    depth_list: list[float] = []
-    if ticks.depth is not None:
-        depth_at = _last_in(np.flatnonzero(~np.isnan(ticks.depth)), starts, ends)
-        depth_list = ticks.depth.tolist()
-    ts_list = ticks.ts.tolist()
-    buckets = bucket[starts].tolist()
-
-    closed: list[Bar] = []
-    cur = open_bar
-    for k, b in enumerate(buckets):
-        if b != cur.bucket:
-            if cur.bucket >= 0:
-                closed.append(cur)
-            cur = EMPTY_BAR
-        p0, p1 = int(first_px[k]), int(end_px[k])
-        rows = px_rows[p0:p1]
-        s0, s1 = int(sp_first[k]), int(sp_end[k])
-        sp_rows = spread_rows[s0:s1]
-        n_px = cur.n_price + len(rows)
-        if rows:
-            o = cur.open if cur.n_price else px_list[rows[0]]
-            h = highs[k] if not cur.n_price else max(cur.high, highs[k])
-            lo = lows[k] if not cur.n_price else min(cur.low, lows[k])
-            c = px_list[rows[-1]]
-        else:
-            o, h, lo, c = cur.open, cur.high, cur.low, cur.close
-        d = int(depth_at[k])
-        cur = Bar(
-            bucket=b,
-            open=o,
-            high=h,
-            low=lo,
-            close=c,
-            n_price=n_px,
-            volume=_seq_sum(cur.volume, [qty_list[i] for i in rows]) if rows else cur.volume,
-            spread_sum=_seq_sum(cur.spread_sum, [sp_list[i] for i in sp_rows]) if sp_rows else cur.spread_sum,
-            spread_n=cur.spread_n + len(sp_rows),
-            spread_last=sp_list[sp_rows[-1]] if sp_rows else cur.spread_last,
-            depth_last=depth_list[d] if d >= 0 else cur.depth_last,
-            crossed=cur.crossed or bool(crossed[k]),
-            last_ts=ts_list[int(ends[k]) - 1],
+        sp_bounds = np.searchsorted(sp_idx, np.append(starts, n))
+        seg.spread_sum[:] = _seq_sums(
+            ticks.spread_bp.tolist(), sp_idx.tolist(), sp_bounds.tolist(), carry.spread_sum
         )
-    return closed, cur, late
+        seg.spread_n[:] = np.diff(sp_bounds).tolist()
+        seg.spread_last[:] = _pick(ticks.spread_bp, _last_in(sp_idx, starts, ends))
+    elif merge:
+        seg.spread_sum[0] = carry.spread_sum
+
+    cols: list[list[Any]] = list(seg)
+    if merge:
+        merged = _merge(open_bar, seg.row(0))
+        for col, name in zip(cols, BAR_FIELDS, strict=True):
+            col[0] = getattr(merged, name)
+    elif open_bar.bucket >= 0:
+        cols = [[getattr(open_bar, name), *col] for col, name in zip(cols, BAR_FIELDS, strict=True)]
+    last = _columns([[col[-1]] for col in cols]).row(0)
+    return _columns([col[:-1] for col in cols]), last, late
 
 
-def close_due(open_bar: Bar, now_ms: int, interval_ms: int) -> tuple[list[Bar], Bar]:
+def _merge(cur: Bar, new: Bar) -> Bar:
+    """Extend the carried open bar with the same interval's first segment of this batch (whose sums
+    were already started from the carried ones)."""
+    if not cur.n_price:
+        o, h, lo, c = new.open, new.high, new.low, new.close
+    elif not new.n_price:
+        o, h, lo, c = cur.open, cur.high, cur.low, cur.close
+    else:
+        o, h, lo, c = cur.open, max(cur.high, new.high), min(cur.low, new.low), new.close
+    return Bar(
+        bucket=cur.bucket,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        n_price=cur.n_price + new.n_price,
+        volume=new.volume,
+        spread_sum=new.spread_sum,
+        spread_n=cur.spread_n + new.spread_n,
+        spread_last=new.spread_last if new.spread_n else cur.spread_last,
+        depth_last=cur.depth_last if new.depth_last != new.depth_last else new.depth_last,
+        crossed=cur.crossed or new.crossed,
+        last_ts=new.last_ts,
+    )
+
+
+def close_due(open_bar: Bar, now_ms: int, interval_ms: int) -> tuple[BarColumns, Bar]:
     """Close the open bar if event time ``now_ms`` has reached its end (a quiet market's timer)."""
     if open_bar.bucket >= 0 and now_ms >= (open_bar.bucket + 1) * interval_ms:
-        return [open_bar], EMPTY_BAR
-    return [], open_bar
-
-
-def bar_has_price(bar: Bar) -> bool:
-    return bar.n_price > 0 and not math.isnan(bar.close)
+        return BarColumns.of([open_bar]), EMPTY_BAR
+    return BarColumns.of([]), open_bar

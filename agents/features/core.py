@@ -28,15 +28,34 @@ from typing import Any
 
 import numpy as np
 
-from agents.features.bars import aggregate, bar_has_price, close_due
+from agents.features.bars import BarColumns, aggregate, close_due
 from agents.features.config import FeatureConfig
 from agents.features.dqc import Dqc
-from agents.features.state import Bar, FeatureState, SeriesState
+from agents.features.state import FeatureState, SeriesState
 from agents.features.ticks import TickArrays
 from agents.features.windows import pearson, rolling_std
 from chimera.model import signal_id_for
 
 FeatureEvent = dict[str, Any]
+# the keys of an event's ``features``, in the order _close_main builds their values (NaN -> None)
+FEATURES = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "n_ticks",
+    "ret_1",
+    "atr",
+    "rv",
+    "rho",
+    "spread_bp",
+    "spread_bp_mean",
+    "depth",
+    "ema_fast",
+    "ema_slow",
+    "gap_bars",
+)
 
 
 def step(
@@ -82,17 +101,16 @@ def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[Featu
     return replace(state, main=main, ref=ref), events
 
 
-def _close_reference(ref: SeriesState, closed: list[Bar], cfg: FeatureConfig) -> SeriesState:
+def _close_reference(ref: SeriesState, closed: BarColumns, cfg: FeatureConfig) -> SeriesState:
     buckets, prevs, rets = list(ref.ret_bucket), list(ref.ret_prev), list(ref.ret)
     pb, pc, n = ref.prev_bucket, ref.prev_close, ref.bars
-    for bar in closed:
-        if not bar_has_price(bar):
-            continue
+    bars = closed.priced()
+    for bucket, close in zip(bars.bucket, bars.close, strict=True):
         if n:
-            buckets.append(bar.bucket)
+            buckets.append(bucket)
             prevs.append(pb)
-            rets.append(math.log(bar.close / pc))
-        pb, pc, n = bar.bucket, bar.close, n + 1
+            rets.append(math.log(close / pc))
+        pb, pc, n = bucket, close, n + 1
     keep = 2 * cfg.history  # the reference may run ahead of the symbol by up to a window
     return replace(
         ref,
@@ -106,24 +124,23 @@ def _close_reference(ref: SeriesState, closed: list[Bar], cfg: FeatureConfig) ->
 
 
 def _close_main(
-    symbol: str, s: SeriesState, closed: list[Bar], ref: SeriesState, cfg: FeatureConfig
+    symbol: str, s: SeriesState, closed: BarColumns, ref: SeriesState, cfg: FeatureConfig
 ) -> tuple[SeriesState, list[FeatureEvent]]:
-    bars = [b for b in closed if bar_has_price(b)]
+    bars = closed.priced()
     n_atr, a_fast, a_slow = cfg.atr_n, 2.0 / (cfg.ema_fast + 1), 2.0 / (cfg.ema_slow + 1)
     nb, pb, pc, tr_sum = s.bars, s.prev_bucket, s.prev_close, s.tr_sum
     atr, ef, es = s.atr, s.ema_fast, s.ema_slow
     buckets, prevs, rets = list(s.ret_bucket), list(s.ret_prev), list(s.ret)
     n_hist = len(rets)
-    rows: list[tuple[Bar, float, int, float, float, float]] = []
-    for bar in bars:
-        h, lo, c = bar.high, bar.low, bar.close
+    per_bar: list[tuple[float, int, float, float, float]] = []
+    for bucket, h, lo, c in zip(bars.bucket, bars.high, bars.low, bars.close, strict=True):
         if nb == 0:
             tr, ret, gap = h - lo, math.nan, 0
             ef = es = c
         else:
             tr = max(h - lo, abs(h - pc), abs(lo - pc))
-            ret, gap = math.log(c / pc), bar.bucket - pb - 1
-            buckets.append(bar.bucket)
+            ret, gap = math.log(c / pc), bucket - pb - 1
+            buckets.append(bucket)
             prevs.append(pb)
             rets.append(ret)
             ef += a_fast * (c - ef)
@@ -136,46 +153,48 @@ def _close_main(
             atr = tr_sum / n_atr
         else:
             atr = (atr * (n_atr - 1) + tr) / n_atr
-        rows.append((bar, ret, gap, atr, ef, es))
-        pb, pc = bar.bucket, c
+        per_bar.append((ret, gap, atr, ef, es))
+        pb, pc = bucket, c
 
     n_new = len(rets) - n_hist
     sig = rolling_std(np.asarray(rets, dtype=np.float64), n_new, cfg.rv_window).tolist()
     rho = _rho_series(buckets, prevs, rets, n_new, ref, cfg)
     events: list[FeatureEvent] = []
-    sigma_prev, late, r = s.sigma, s.late_unreported, 0
-    for bar, ret, gap, atr_v, ef_v, es_v in rows:
+    sigma_prev, late, r, annual = s.sigma, s.late_unreported, 0, cfg.annualisation
+    for i, (ret, gap, atr_v, ef_v, es_v) in enumerate(per_bar):
         sigma = rho_v = math.nan
         if not math.isnan(ret):
             sigma, rho_v = sig[r], rho[r]
             r += 1
-        flags = _flags(bar, ret, gap, sigma_prev, late, atr_v, sigma, cfg)
+        t0 = (bars.bucket[i] + 1) * cfg.interval_ms
+        quiet_ms = t0 - bars.last_ts[i]
+        flags = _flags(quiet_ms, gap, bars.crossed[i], ret, sigma_prev, late, atr_v, sigma, cfg)
         late = 0
-        t0 = (bar.bucket + 1) * cfg.interval_ms
-        feats = {
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-            "volume": bar.volume,
-            "n_ticks": bar.n_price,
-            "ret_1": ret,
-            "atr": atr_v,
-            "rv": sigma * cfg.annualisation,
-            "rho": rho_v,
-            "spread_bp": bar.spread_last,
-            "spread_bp_mean": bar.spread_sum / bar.spread_n if bar.spread_n else math.nan,
-            "depth": bar.depth_last,
-            "ema_fast": ef_v,
-            "ema_slow": es_v,
-            "gap_bars": gap,
-        }
+        spread_n = bars.spread_n[i]
+        values = (
+            bars.open[i],
+            bars.high[i],
+            bars.low[i],
+            bars.close[i],
+            bars.volume[i],
+            bars.n_price[i],
+            ret,
+            atr_v,
+            sigma * annual,
+            rho_v,
+            bars.spread_last[i],
+            bars.spread_sum[i] / spread_n if spread_n else math.nan,
+            bars.depth_last[i],
+            ef_v,
+            es_v,
+            gap,
+        )
         events.append(
             {
                 "signal_id": signal_id_for(symbol, t0, cfg.config_rev),
                 "t0": t0,
                 "symbol": symbol,
-                "features": {k: _null_nan(v) for k, v in feats.items()},
+                "features": dict(zip(FEATURES, [v if v == v else None for v in values], strict=True)),
                 "dqc": flags,
                 "config_rev": cfg.config_rev,
             }
@@ -201,19 +220,23 @@ def _close_main(
     return new, events
 
 
-def _null_nan(v: float) -> float | None:
-    return None if math.isnan(v) else v
-
-
 def _flags(
-    bar: Bar, ret: float, gap: int, sigma_prev: float, late: int, atr: float, sigma: float, cfg: FeatureConfig
+    quiet_ms: int,
+    gap: int,
+    crossed: bool,
+    ret: float,
+    sigma_prev: float,
+    late: int,
+    atr: float,
+    sigma: float,
+    cfg: FeatureConfig,
 ) -> list[str]:
     flags: list[str] = []
-    if (bar.bucket + 1) * cfg.interval_ms - bar.last_ts > cfg.stale_ms:
+    if quiet_ms > cfg.stale_ms:
         flags.append(Dqc.STALE.value)
     if gap > 0:
         flags.append(Dqc.GAP.value)
-    if bar.crossed:
+    if crossed:
         flags.append(Dqc.CROSSED.value)
     if abs(ret) > cfg.outlier_k * sigma_prev:  # False whenever either side is NaN
         flags.append(Dqc.OUTLIER.value)

@@ -15,12 +15,54 @@ NAN = math.nan
 STATE_VERSION = 1
 
 
-def _enc(x: float) -> float | None:
-    return None if math.isnan(x) else x
+def _encode(obj: object, kinds: dict[str, str]) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        v = getattr(obj, name)
+        if kind == "float":
+            d[name] = None if v != v else v  # v != v only for NaN
+        elif kind == "floats":
+            d[name] = [None if x != x else x for x in v]
+        elif kind == "ints":
+            d[name] = list(v)
+        else:
+            d[name] = v
+    return d
 
 
-def _dec(x: float | None) -> float:
-    return NAN if x is None else float(x)
+def _decode(d: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        v = d[name]
+        if kind == "float":
+            kw[name] = NAN if v is None else float(v)
+        elif kind == "floats":
+            kw[name] = tuple(NAN if x is None else float(x) for x in v)
+        elif kind == "ints":
+            kw[name] = tuple(int(x) for x in v)
+        elif kind == "bool":
+            kw[name] = bool(v)
+        else:
+            kw[name] = int(v)
+    return kw
+
+
+_SPELLING = {
+    "float": "float",
+    "int": "int",
+    "bool": "bool",
+    "tuple[float, ...]": "floats",
+    "tuple[int, ...]": "ints",
+}
+
+
+def _kinds(cls: type) -> dict[str, str]:
+    """Field name -> how it is written; a nested ``Bar`` is written by its own ``to_dict``."""
+    kinds = {f.name: _SPELLING.get(str(f.type), "") for f in fields(cls) if str(f.type) != "Bar"}
+    unknown = [name for name, kind in kinds.items() if not kind]
+    if unknown:
+        raise TypeError(f"{cls.__name__} fields {unknown} have no JSON spelling")
+    return kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +88,14 @@ class Bar:
     last_ts: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _enc(v) if isinstance(v := getattr(self, f.name), float) else v for f in fields(self)}
+        return _encode(self, _BAR_KINDS)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Bar:
-        kw: dict[str, Any] = {}
-        for f in fields(cls):
-            v = d[f.name]
-            kw[f.name] = _dec(v) if f.type == "float" else bool(v) if f.type == "bool" else int(v)
-        return cls(**kw)
+        return cls(**_decode(d, _BAR_KINDS))
 
 
+_BAR_KINDS = _kinds(Bar)
 EMPTY_BAR = Bar()
 
 
@@ -81,33 +120,16 @@ class SeriesState:
     late_unreported: int = 0  # of those, how many no emitted event has flagged yet
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"open_bar": self.open_bar.to_dict()}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "open_bar":
-                continue
-            if f.name == "ret":
-                d[f.name] = [_enc(x) for x in v]
-            elif isinstance(v, tuple):
-                d[f.name] = list(v)
-            else:
-                d[f.name] = _enc(v) if isinstance(v, float) else v
+        d = _encode(self, _SERIES_KINDS)
+        d["open_bar"] = self.open_bar.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesState:
-        kw: dict[str, Any] = {"open_bar": Bar.from_dict(d["open_bar"])}
-        for f in fields(cls):
-            if f.name == "open_bar":
-                continue
-            v = d[f.name]
-            if f.name == "ret":
-                kw[f.name] = tuple(_dec(x) for x in v)
-            elif f.name in ("ret_bucket", "ret_prev"):
-                kw[f.name] = tuple(int(x) for x in v)
-            else:
-                kw[f.name] = _dec(v) if f.type == "float" else int(v)
-        return cls(**kw)
+        return cls(open_bar=Bar.from_dict(d["open_bar"]), **_decode(d, _SERIES_KINDS))
+
+
+_SERIES_KINDS = _kinds(SeriesState)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Window statistics whose value depends only on the window's contents, never on how the series
-was split into batches: sums run left to right over the window (column by column, vectorised
-across windows) instead of NumPy's pairwise reduction."""
+was split into batches: sums run left to right over each window (vectorised across windows)
+instead of NumPy's pairwise reduction, whose rounding depends on the array's length."""
 
 from __future__ import annotations
 
@@ -20,15 +20,10 @@ def rolling_std(history: np.ndarray, n_new: int, window: int) -> np.ndarray:
     pad = max(0, window - 1 + n_new - len(history))
     h = np.concatenate((np.full(pad, np.nan), history[len(history) - (window - 1 + n_new - pad) :]))
     w = sliding_window_view(h, window)
-    total = w[:, 0].copy()
-    for j in range(1, window):
-        total += w[:, j]
-    mean = total / window
-    dev = w[:, 0] - mean
-    ss = dev * dev
-    for j in range(1, window):
-        dev = w[:, j] - mean
-        ss += dev * dev
+    # add.accumulate runs strictly left to right along each row; add.reduce would sum pairwise
+    mean = np.add.accumulate(w, axis=1)[:, -1] / window
+    dev = w - mean[:, None]
+    ss = np.add.accumulate(dev * dev, axis=1)[:, -1]
     return np.sqrt(ss / (window - 1))
 
 
