@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from agents.connectors.marketdata import MarketEvent, MicroBatcher  # noqa: E402
 from agents.connectors.recordings import load_file  # noqa: E402
 from agents.connectors.replay import PRODUCER_CONFIG, BulkProducer, ensure_topics, replay_records, run_replay  # noqa: E402
+from topics.market import MarketBatch  # noqa: E402
 
 BTC_MONTH = ROOT / "data" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
 
@@ -60,6 +61,10 @@ def main() -> None:
     )
     batch_s = time.monotonic() - started
     wire_bytes = sum(len(v) for _, v in messages)
+    started = time.monotonic()
+    decoded = [MarketBatch.decode(v) for _, v in messages]
+    decode_s = time.monotonic() - started
+    assert sum(len(b) for b in decoded) == ticks
 
     prefix = f"bench.{run}."
     stats = run_replay(
@@ -82,6 +87,8 @@ def main() -> None:
         "wire_bytes_per_message": round(wire_bytes / n),
         "load_ticks_per_s": round(ticks / load_s),
         "batch_encode_ticks_per_s": round(ticks / batch_s),
+        "decode_validate_ticks_per_s": round(ticks / decode_s),
+        "decode_validate_us_per_message": round(decode_s / n * 1e6, 1),
         "replay_seconds": round(stats.seconds, 3),
         "replay_ticks_per_s": round(ticks / stats.seconds),
         "replay_messages_per_s": round(n / stats.seconds),
@@ -97,6 +104,7 @@ def main() -> None:
     )
     print(f"load            {load_s:7.2f} s  {figures['load_ticks_per_s']:>10,} ticks/s")
     print(f"batch + encode  {batch_s:7.2f} s  {figures['batch_encode_ticks_per_s']:>10,} ticks/s")
+    print(f"decode+validate {decode_s:7.2f} s  {figures['decode_validate_ticks_per_s']:>10,} ticks/s")
     print(
         f"replay (acked)  {stats.seconds:7.2f} s  {figures['replay_ticks_per_s']:>10,} ticks/s  "
         f"{figures['replay_messages_per_s']:>8,} msg/s"

@@ -30,7 +30,7 @@ def _replay(files: list[Path], bootstrap: str, prefix: str) -> dict[str, Any]:
     result = CliRunner().invoke(replay, [*args, "--window-ms", str(WINDOW_MS), "--max-ticks", str(MAX_TICKS)])
     assert result.exit_code == 0, result.output
     summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return summary
+    return {**summary, "stderr": result.stderr}
 
 
 @pytest.mark.kafka
@@ -67,6 +67,7 @@ def test_malformed_record_goes_to_the_dlq_and_the_replay_goes_on(
     prefix = f"{unique_name}."
     summary = _replay([broken], kafka_bootstrap, prefix)
     assert summary["dlq"] == 1 and summary["ticks"] == 4 * 1_999
+    assert f"malformed: {broken}:777: expected 6 fields, got 3" in summary["stderr"]
 
     ticks = sum(len(b) for b in batches_of(drain(kafka_bootstrap, prefix + "mkt.perp")))
     assert ticks == 4 * 1_999
