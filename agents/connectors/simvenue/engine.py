@@ -48,6 +48,7 @@ class Engine:
         self.markets: dict[Key, MarketState] = {k: MarketState() for k in self.instruments}
         self.orders: dict[tuple[Market, ClientOrderId], SimOrder] = {}
         self.open: dict[tuple[Market, ClientOrderId], SimOrder] = {}  # not final, in submission order
+        self.open_by_key: dict[Key, dict[ClientOrderId, SimOrder]] = {k: {} for k in self.instruments}
         self.now: int | None = None
         self.rates: dict[Symbol, FundingRate] = {}
         self.payments: list[FundingPayment] = []
@@ -69,13 +70,14 @@ class Engine:
         self._out.append(o.state())
 
     def _finish(self, o: SimOrder, status: OrderStatus, reason: str = "", code: int | None = None) -> None:
-        o.status = status
+        o.status, o.final = status, True
         if reason:
             o.reason, o.code = reason, code
         if o.reservation is not None:
             self.wallets.drop_holder(o.reservation)
             o.reservation = None
         self.open.pop((o.req.market, o.req.client_order_id), None)
+        self.open_by_key[(o.req.market, o.req.symbol)].pop(o.req.client_order_id, None)
         self._touch(o)
 
     def _end_sibling(self, o: SimOrder, status: OrderStatus) -> None:
@@ -83,11 +85,11 @@ class Engine:
         if o.sibling is None:
             return
         other = self.orders[(Market.SPOT, o.sibling)]
-        if not other.status.is_final:
+        if not other.final:
             self._finish(other, status)
 
     def _instrument_orders(self, key: Key) -> list[SimOrder]:
-        return [o for o in self.open.values() if (o.req.market, o.req.symbol) == key]
+        return list(self.open_by_key[key].values())
 
     def _reduce_cap(self, o: SimOrder) -> Decimal:
         """Quantity the order may still fill; reduce-only orders never grow or flip a position."""
@@ -146,7 +148,7 @@ class Engine:
     def _trigger(self, key: Key, last: Decimal) -> None:
         for o in self._instrument_orders(key):
             stop = o.req.stop_price
-            if not o.live or o.triggered or o.req.type not in STOP_TYPES or o.status.is_final:
+            if not o.is_stop or o.triggered or not o.live or o.final:
                 continue
             assert stop is not None
             if not stop_hit(o.req.type, o.side, stop, last):
@@ -184,7 +186,7 @@ class Engine:
             return
         for price, qty in fills:
             self._fill(o, price, qty, maker=False)
-        if o.status.is_final:
+        if o.final:
             return
         if (cap < o.remaining and self._reduce_cap(o) == 0) or not rest:
             self._finish(o, OrderStatus.EXPIRED)
@@ -259,7 +261,7 @@ class Engine:
             if available <= 0:
                 return
             limit = o.req.price
-            if not o.resting_limit or o.status.is_final or limit is None:
+            if not o.resting_limit or o.final or limit is None:
                 continue
             if (o.side is Side.BUY and price > limit) or (o.side is Side.SELL and price < limit):
                 continue
@@ -270,7 +272,7 @@ class Engine:
             take = min(cap, available)
             available -= take
             self._fill(o, limit, take, maker=True)
-            if not o.status.is_final and self._reduce_cap(o) == 0:
+            if not o.final and self._reduce_cap(o) == 0:
                 self._finish(o, OrderStatus.EXPIRED, "reduce-only order has no position left to reduce")
 
     # ---- liquidation ---------------------------------------------------------------------------
@@ -284,7 +286,7 @@ class Engine:
         venue_id, seq = self._next_order_id()
         cid = ClientOrderId(f"autoclose-{self.t}-{seq}")
         req = OrderRequest(symbol, Market.FUT, side, OrderType.MARKET, qty, cid, reduce_only=True)
-        o = SimOrder(req, venue_id, seq, self.t, qty, self.t, live=True, reason="liquidation")
+        o = SimOrder(req, venue_id, seq, self.t, qty, self.t, live=True, final=True, reason="liquidation")
         self.orders[(Market.FUT, cid)] = o
         self._trade_seq += 1
         fill = Fill(

@@ -49,6 +49,10 @@ class SimExchange(Engine):
         ``side`` (the aggressor) is accepted for completeness; fills do not depend on it.
         """
         key = self._key(market, symbol)
+        if price <= 0 or qty <= 0:
+            raise ValueError(
+                f"{market} {symbol} trade at {ts}: price and qty must be positive ({price}, {qty})"
+            )
         self._advance(ts)
         self.markets[key].on_trade(price)
         self._activate_due(key)
@@ -61,8 +65,12 @@ class SimExchange(Engine):
     def on_quote(self, symbol: str, market: Market, ts: int, bids: Levels, asks: Levels) -> list[SimEvent]:
         """A book snapshot (one level each side = best bid/ask), best first or in any order."""
         key = self._key(market, symbol)
+        book = (list(bids), list(asks))
+        bad = [lv for side in book for lv in side if lv[0] <= 0 or lv[1] <= 0]
+        if bad:
+            raise ValueError(f"{market} {symbol} book at {ts}: levels must be positive, got {bad[0]}")
         self._advance(ts)
-        self.markets[key].set_book(list(bids), list(asks))
+        self.markets[key].set_book(*book)
         self._activate_due(key)
         if market is Market.FUT:
             self._check_liquidation(key[1])
@@ -70,18 +78,24 @@ class SimExchange(Engine):
 
     def on_mark_price(self, symbol: str, ts: int, mark: Decimal) -> list[SimEvent]:
         key = self._key(Market.FUT, symbol)
+        if mark <= 0:
+            raise ValueError(f"FUT {symbol} mark at {ts} must be positive, got {mark}")
         self._advance(ts)
         self.markets[key].on_mark(mark)
         self._check_liquidation(key[1])
         return self._drain()
 
     def on_funding_rate(self, symbol: str, ts: int, rate: Decimal, funding_time: int) -> list[SimEvent]:
-        """The rate for the settlement at ``funding_time``; the latest known rate is the one paid."""
+        """The rate for the settlement at ``funding_time``.
+
+        A settlement uses the rate published for its own time when one is known (a recorded rate
+        may arrive at the settlement instant itself), else the latest rate known before it.
+        """
         key = self._key(Market.FUT, symbol)
-        self._advance(ts)
         known = FundingRate(key[1], rate, funding_time)
-        self.rates[key[1]] = known
         self.rate_history.setdefault(key[1], {})[funding_time] = known
+        self._advance(ts)
+        self.rates[key[1]] = known
         return self._drain()
 
     def advance(self, ts: int) -> list[SimEvent]:
@@ -166,7 +180,7 @@ class SimExchange(Engine):
             self._register(o)
         if self.config.latency_ms == 0:
             for o in legs:
-                if not o.status.is_final:
+                if not o.final:
                     self._activate(o)
         return [o.state() for o in legs]
 
@@ -174,7 +188,7 @@ class SimExchange(Engine):
         o = self.orders.get((market, client_order_id))
         if o is None or o.req.symbol != symbol or o.req.client_order_id != client_order_id:
             raise OrderNotFound(f"Unknown order sent. ({market} {symbol} {client_order_id})", code=-2011)
-        if o.status.is_final:
+        if o.final:
             raise OrderNotFound(f"Unknown order sent. ({client_order_id} is {o.status})", code=-2011)
         self._finish(o, OrderStatus.CANCELED)
         self._end_sibling(o, OrderStatus.CANCELED)
@@ -225,6 +239,7 @@ class SimExchange(Engine):
     def _register(self, o: SimOrder) -> None:
         self.orders[(o.req.market, o.req.client_order_id)] = o
         self.open[(o.req.market, o.req.client_order_id)] = o
+        self.open_by_key[(o.req.market, o.req.symbol)][o.req.client_order_id] = o
         self._touch(o)
 
     def _reserve(self, req: OrderRequest, qty: Decimal | None, ref: Decimal | None) -> Reservation | None:
@@ -252,7 +267,7 @@ class SimExchange(Engine):
 
     def _activate_due(self, key: Key) -> None:
         for o in self._instrument_orders(key):
-            if not o.live and not o.status.is_final and o.live_ts <= self.t:
+            if not o.live and not o.final and o.live_ts <= self.t:
                 self._activate(o)
 
     def _advance(self, ts: int) -> None:
@@ -268,7 +283,7 @@ class SimExchange(Engine):
 
     def _settle_funding(self, funding_time: int) -> None:
         for symbol, pos in sorted(self.book.positions.items()):
-            rate = self.rates.get(symbol)
+            rate = self.rate_history.get(symbol, {}).get(funding_time) or self.rates.get(symbol)
             if not pos.qty or rate is None:
                 continue
             mark = self.markets[(Market.FUT, symbol)].mark or pos.entry

@@ -49,6 +49,13 @@ class SimOrder:
     sibling: ClientOrderId | None = None  # the other leg of an OCO
     reason: str = ""
     code: int | None = None
+    final: bool = False  # mirrors status.is_final; read on every tick, so a plain attribute
+    is_limit: bool = field(init=False)
+    is_stop: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.is_limit = self.req.type in LIMIT_TYPES
+        self.is_stop = self.req.type in STOP_TYPES
 
     @property
     def side(self) -> Side:
@@ -65,9 +72,9 @@ class SimOrder:
     @property
     def resting_limit(self) -> bool:
         """Live, working as a limit at ``req.price`` (stop-limits only once triggered)."""
-        if not self.live or self.status.is_final or self.req.type not in LIMIT_TYPES:
+        if not self.live or self.final or not self.is_limit:
             return False
-        return self.req.type is not OrderType.STOP_LOSS_LIMIT or self.triggered
+        return not self.is_stop or self.triggered
 
     def state(self) -> OrderState:
         return OrderState(

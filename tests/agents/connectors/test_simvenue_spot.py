@@ -203,3 +203,46 @@ def test_limit_buy_fills_on_real_binance_trades() -> None:
     assert {f.price for f in state.fills} == {D("39432.37")}
     assert usdt(ex) == (D("9605.2819763"), 0)  # 10000 - 394.3237 - 0.3943237
     assert btc(ex) == (D("1.01"), 0)
+
+
+def test_ioc_takes_what_it_can_and_fok_all_or_nothing() -> None:
+    ex = make_exchange()
+    book = ([(D("39999.00"), D("1"))], [(D("40000.00"), D("0.01")), (D("40010.00"), D("1"))])
+    ex.on_quote(BTC, SPOT, 1_000, *book)
+    fok = ex.submit(order("fok", "BUY", "LIMIT", "0.02", price="40005.00", tif="FOK"))
+    assert (fok.status, fok.filled_qty) == (OrderStatus.EXPIRED, 0)
+    ioc = ex.submit(order("ioc", "BUY", "LIMIT", "0.02", price="40005.00", tif="IOC"))
+    assert (ioc.status, ioc.filled_qty) == (OrderStatus.EXPIRED, D("0.01"))
+    assert usdt(ex) == (D("9599.6"), 0)  # 10000 - 400 - 0.4
+    ex.on_quote(BTC, SPOT, 2_000, *book)
+    fok2 = ex.submit(order("fok2", "BUY", "LIMIT", "0.02", price="40010.00", tif="FOK"))
+    assert [(f.price, f.qty) for f in fok2.fills] == [(D("40000.00"), D("0.01")), (D("40010.00"), D("0.01"))]
+    assert fok2.status is OrderStatus.FILLED
+
+
+def test_stop_loss_limit_triggers_then_rests_as_a_maker_limit() -> None:
+    ex = make_exchange()
+    ex.on_quote(BTC, SPOT, 1_000, [(D("39999.00"), D("1"))], [(D("40001.00"), D("1"))])
+    ex.on_trade(BTC, SPOT, 1_000, D("40000.00"), D("1"))
+    ex.submit(order("sl", "SELL", "STOP_LOSS_LIMIT", "0.1", price="39500.00", stop="39800.00"))
+    ex.on_trade(BTC, SPOT, 2_000, D("39800.01"), D("1"))
+    assert ex.order(SPOT, BTC, ClientOrderId("sl")).status is OrderStatus.NEW
+    # gap down through the stop AND the limit: the limit (39500) is not marketable against 39400
+    ex.on_trade(BTC, SPOT, 3_000, D("39400.00"), D("1"))
+    assert ex.order(SPOT, BTC, ClientOrderId("sl")).filled_qty == 0
+    ex.on_trade(BTC, SPOT, 4_000, D("39500.00"), D("0.04"))
+    state = ex.order(SPOT, BTC, ClientOrderId("sl"))
+    assert [(f.price, f.qty, f.is_maker, f.fee) for f in state.fills] == [
+        (D("39500.00"), D("0.04"), True, D("1.58000000"))  # 1580 x 0.001
+    ]
+    assert state.status is OrderStatus.PARTIALLY_FILLED
+
+
+def test_bad_market_data_is_refused_by_name() -> None:
+    ex = make_exchange()
+    with pytest.raises(ValueError, match="price and qty must be positive"):
+        ex.on_trade(BTC, SPOT, 1_000, D("-1"), D("1"))
+    with pytest.raises(ValueError, match="levels must be positive"):
+        ex.on_quote(BTC, SPOT, 1_000, [(D("40000.00"), D("0"))], [])
+    with pytest.raises(ValueError, match="mark at 5 must be positive"):
+        ex.on_mark_price(BTC, 5, D("0"))
