@@ -198,3 +198,27 @@ def test_unknown_files_are_refused_with_the_reason(tmp_path: Path) -> None:
     not_bars.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="header must have columns"):
         list(load_file(not_bars))
+
+
+def test_malformed_feather_rows_and_trade_dicts_are_reported(tmp_path: Path) -> None:
+    frame = pd.read_feather(FREQTRADE / "XRP_USDT_USDT-5m-futures.feather").head(50).copy()
+    frame.loc[4, "close"] = float("nan")  # row 5: a missing number
+    frame.loc[9, "date"] = frame.loc[2, "date"]  # row 10: back in time
+    broken = tmp_path / "XRP_USDT_USDT-5m-futures.feather"
+    frame.to_feather(broken)
+    records = list(load_file(broken))
+    errors = [(r.line, r.reason) for r in records if isinstance(r, Malformed)]
+    assert errors == [(5, "missing close"), (10, errors[1][1])] and "not monotonic" in errors[1][1]
+    assert sum(isinstance(r, MarketEvent) for r in records) == 4 * 48
+
+    trades = json.loads(gzip.decompress((FREQTRADE / "XRP_OLD-trades.json.gz").read_bytes()))[:20]
+    trades[3]["info"]["p"] = "0.0014x"
+    trades[7]["side"] = "sideways"
+    path = tmp_path / "XRP_OLD-trades.json"
+    path.write_text(json.dumps(trades))
+    records = list(load_file(path))
+    assert [(r.line, r.reason) for r in records if isinstance(r, Malformed)] == [
+        (4, "bad price: '0.0014x'"),
+        (8, "bad side: 'sideways'"),
+    ]
+    assert sum(isinstance(r, MarketEvent) for r in records) == 18
