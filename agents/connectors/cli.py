@@ -49,18 +49,16 @@ def replay(
     Malformed records are reported with file:line and sent to dlq.<topic>; the replay goes on.
     """
     from agents.connectors.marketdata import MicroBatcher
-    from agents.connectors.recordings import detect, is_instrument
+    from agents.connectors.recordings import select_files
     from agents.connectors.replay import new_prefix, run_replay
 
     settings = get_settings()
-    for path in files:
-        if is_instrument(path):
-            click.echo(f"skipping {path}: an instrument description, not market data", err=True)
-            continue
-        try:
-            detect(path)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="FILES") from exc
+    try:
+        chosen, notes = select_files(files)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="FILES") from exc
+    for note in notes:
+        click.echo(note, err=True)
     prefix = prefix if prefix is not None else (settings.topic_prefix or new_prefix())
     batcher = MicroBatcher(
         window_ms if window_ms is not None else settings.mkt_replay_window_ms,
@@ -69,7 +67,7 @@ def replay(
     )
     try:
         stats = run_replay(
-            list(files),
+            chosen,
             bootstrap or settings.kafka_bootstrap,
             prefix,
             batcher,

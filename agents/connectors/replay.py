@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agents.connectors.marketdata import Malformed, MarketEvent, MicroBatcher
-from agents.connectors.recordings import Record, is_instrument, load_files
+from agents.connectors.recordings import Record, load_files
 from topics.market import MARKET_TOPICS, FundingEvent, MarketBatch, topic_for_market
 
 Send = Callable[[str, str, bytes], None]
@@ -183,11 +183,10 @@ def run_replay(
     """Replay files into ``prefix``-ed topics on the broker; wait for every ack."""
     from tqdm import tqdm
 
-    files = [p for p in paths if not is_instrument(p)]
     ensure_topics(bootstrap, topic_names(prefix), partitions, replication)
     producer = BulkProducer(bootstrap)
     started = time.monotonic()
-    bar = tqdm(load_files(files), unit=" ev", disable=not progress, mininterval=0.5, file=sys.stderr)
+    bar = tqdm(load_files(paths), unit=" ev", disable=not progress, mininterval=0.5, file=sys.stderr)
 
     def report(bad: Malformed) -> None:
         bar.write(f"malformed: {bad}", file=sys.stderr)

@@ -32,7 +32,16 @@ from agents.connectors.recordings.nautilus import (
 from agents.connectors.recordings.recorded import load_recording
 from chimera.model import Market
 
-__all__ = ["Record", "Records", "detect", "is_instrument", "load_file", "load_files", "load_instrument"]
+__all__ = [
+    "Record",
+    "Records",
+    "detect",
+    "is_instrument",
+    "load_file",
+    "load_files",
+    "load_instrument",
+    "select_files",
+]
 
 Loader = Callable[[Path], Records]
 
@@ -92,10 +101,27 @@ def _ts(record: Record) -> int:
     return record.ts
 
 
+def select_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
+    """Pick the files to load and say why the others are left out.
+
+    Instrument descriptions are not market data; a depth-update file is read with the depth-snap
+    file beside it. Raise ValueError for a file no loader understands.
+    """
+    given = [Path(p) for p in paths]
+    paired = {p.with_name(p.name.replace("-snap", "-update")) for p in given if "depth-snap" in p.name}
+    chosen, notes = [], []
+    for path in given:
+        if is_instrument(path):
+            notes.append(f"skipping {path}: an instrument description, not market data")
+        elif path in paired:
+            notes.append(f"{path} is read with its depth-snap file")
+        else:
+            detect(path)
+            chosen.append(path)
+    return chosen, notes
+
+
 def load_files(paths: Iterable[Path]) -> Records:
     """Merge the records of several files by event time (each file is already in time order)."""
-    chosen = [Path(p) for p in paths]
-    snaps = {p.name.replace("-snap", "-update") for p in chosen if "depth-snap" in p.name}
-    chosen = [p for p in chosen if not (p.name in snaps and "depth-update" in p.name)]
-    streams = [load_file(p) for p in chosen]
-    return heapq.merge(*streams, key=_ts)
+    chosen, _ = select_files(paths)
+    return heapq.merge(*(load_file(p) for p in chosen), key=_ts)
