@@ -8,7 +8,7 @@ Decimals exact (decimal128) instead of letting pyarrow guess.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
@@ -49,13 +49,25 @@ def arrow_type(ch_type: str) -> pa.DataType | None:
     return None
 
 
-def _as_decimals(values: Sequence[Any], target: pa.DataType) -> Sequence[Any]:
-    """JSON transports carry money as strings; pyarrow's decimal builder wants Decimal objects."""
-    if pa.types.is_decimal(target):
-        return [v if v is None or isinstance(v, Decimal) else Decimal(str(v)) for v in values]
-    if pa.types.is_list(target) and _has_decimal(target):
-        return [v if v is None else _as_decimals(v, target.value_type) for v in values]
-    return values
+def _as_decimals(values: Sequence[Any], target: pa.DataType) -> list[Any]:
+    """Turn money given as text (JSON transports carry it so) into Decimal, nested lists too."""
+    if pa.types.is_list(target):
+        return [None if v is None else _as_decimals(v, target.value_type) for v in values]
+    return [v if v is None or isinstance(v, Decimal) else _parse_decimal(v) for v in values]
+
+
+def _parse_decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {value!r}") from None
+
+
+def _decimal_array(values: Sequence[Any], target: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=target)  # Decimal objects: pyarrow's builder is fast
+    except (pa.ArrowTypeError, TypeError):
+        return pa.array(_as_decimals(values, target), type=target)
 
 
 def _has_decimal(target: pa.DataType) -> bool:
@@ -75,8 +87,9 @@ def build_table(table: str, columns: Sequence[str], data: Columns, types: dict[s
         target = arrow_type(types[name])
         try:
             if target is not None and _has_decimal(target):
-                values = _as_decimals(values, target)
-            arrays.append(pa.array(values, type=target))
+                arrays.append(_decimal_array(values, target))
+            else:
+                arrays.append(pa.array(values, type=target))
         except (pa.ArrowException, ValueError, TypeError, ArithmeticError) as exc:
             raise ClickHouseError(f"{table}.{name} ({types[name]}): {exc}") from exc
     return pa.Table.from_arrays(arrays, names=list(columns))

@@ -65,12 +65,23 @@ def _date(v: Any) -> date:
 
 
 def _fraction_digits(d: Decimal) -> int:
-    # from the digits, not quantize(): the default context (28 digits) is narrower than Decimal(38,18)
+    # from the digits, not quantize(): the default context (28 digits) is narrower than Decimal(38,S)
     _, digits, exponent = d.as_tuple()
     assert isinstance(exponent, int)  # finite, checked by the caller
     text = "".join(map(str, digits))
+    if not text.strip("0"):
+        return 0  # zero, however it is written
     trailing_zeros = len(text) - len(text.rstrip("0"))
     return max(0, -exponent - trailing_zeros)
+
+
+def _check_digits_slow(d: Decimal, v: Any, scale: int, max_int_digits: int) -> None:
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: {v!r}")
+    if _fraction_digits(d) > scale:
+        raise ValueError(f"{v} has more than {scale} decimal places; quantize it first")
+    if d and d.adjusted() >= max_int_digits:
+        raise ValueError(f"{v} has more than {max_int_digits} integer digits")
 
 
 def _decimal(ch_type: str) -> Convert:
@@ -78,19 +89,25 @@ def _decimal(ch_type: str) -> Convert:
     max_int_digits = precision - scale
 
     def convert(v: Any) -> Decimal:
-        if isinstance(v, float):
+        if type(v) is Decimal:
+            d = v
+        elif isinstance(v, float):
             raise ValueError(f"a float ({v!r}) is not accepted for money; pass a Decimal or a string")
-        if isinstance(v, bool) or not isinstance(v, Decimal | int | str):
+        elif isinstance(v, bool) or not isinstance(v, Decimal | int | str):
             raise ValueError(f"expected a Decimal, got {type(v).__name__} {v!r}")
-        try:
-            d = Decimal(v)
-        except InvalidOperation:
-            raise ValueError(f"not a decimal: {v!r}") from None
-        if not d.is_finite():
-            raise ValueError(f"not a finite decimal: {v!r}")
-        if _fraction_digits(d) > scale:
-            raise ValueError(f"{v} has more than {scale} decimal places")
-        if d.adjusted() + 1 > max_int_digits:
+        else:
+            try:
+                d = Decimal(v)
+            except InvalidOperation:
+                raise ValueError(f"not a decimal: {v!r}") from None
+        text = str(d)  # cheaper than as_tuple(); plain notation for every common value
+        if "E" in text or not text[-1].isdigit():  # exponent notation, NaN, Infinity
+            _check_digits_slow(d, v, scale, max_int_digits)
+            return d
+        whole, _, fraction = text.lstrip("-").partition(".")
+        if len(fraction) > scale and len(fraction.rstrip("0")) > scale:
+            raise ValueError(f"{v} has more than {scale} decimal places; quantize it first")
+        if len(whole) > max_int_digits and len(whole.lstrip("0")) > max_int_digits:
             raise ValueError(f"{v} has more than {max_int_digits} integer digits")
         return d
 
@@ -133,26 +150,31 @@ class TableSchema:
         self.table = table
         self.columns: list[str] = list(types)
         self.types = dict(types)
-        self._convert = [converter(t) for t in types.values()]
+        self._names = set(types)
+        self._plan = [(n, converter(t), t.startswith("Nullable(")) for n, t in self.types.items()]
 
     def row_values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         """Return the row's values in column order, converted; RowError names what is wrong."""
-        unknown = [k for k in row if k not in self.types]
-        if unknown:
-            raise RowError(f"{self.table}: unknown column(s) {', '.join(sorted(unknown))}")
-        missing = [c for c in self.columns if c not in row]
-        if missing:
-            raise RowError(f"{self.table}: missing column(s) {', '.join(missing)}")
+        if row.keys() != self._names:
+            self._explain_columns(row)
         out = []
-        for name, convert in zip(self.columns, self._convert, strict=True):
+        for name, convert, nullable in self._plan:
             value = row[name]
-            if value is None and not self.types[name].startswith("Nullable("):
+            if value is None and not nullable:
                 raise RowError(f"{self.table}.{name} ({self.types[name]}): NULL in a non-Nullable column")
             try:
                 out.append(convert(value))
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise RowError(f"{self.table}.{name} ({self.types[name]}): {exc}") from None
         return tuple(out)
+
+    def _explain_columns(self, row: Mapping[str, Any]) -> None:
+        unknown = [k for k in row if k not in self.types]
+        if unknown:
+            raise RowError(f"{self.table}: unknown column(s) {', '.join(sorted(unknown))}")
+        missing = [c for c in self.columns if c not in row]
+        if missing:
+            raise RowError(f"{self.table}: missing column(s) {', '.join(missing)}")
 
 
 def load_schema(backend: ClickHouseBackend, table: str) -> TableSchema:
