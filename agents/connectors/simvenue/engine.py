@@ -18,6 +18,7 @@ from agents.connectors.simvenue.wallets import USDT_STEP, ZERO, Wallets, money
 from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce
 
 Key = tuple[Market, Symbol]
+INSUFFICIENT_SPOT = "Account has insufficient balance for requested action."
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +189,7 @@ class Engine:
             self._fill(o, price, qty, maker=False)
         if o.final:
             return
-        if (cap < o.remaining and self._reduce_cap(o) == 0) or not rest:
+        if not rest or self._reduce_cap(o) == 0:  # IOC/market remainder, or reduce-only with nothing left
             self._finish(o, OrderStatus.EXPIRED)
 
     def _unaffordable(self, o: SimOrder, fills: list[Level]) -> tuple[str, int] | None:
@@ -200,7 +201,7 @@ class Engine:
             if o.side is Side.SELL or o.reservation is not None:
                 return None
             free = self.wallets.free(Market.SPOT, inst.quote)
-            return None if notional + fee <= free else ("Account has insufficient balance.", -2010)
+            return None if notional + fee <= free else (INSUFFICIENT_SPOT, -2010)
         pos = self.book.qty(o.req.symbol)
         closing = abs(pos) if pos and (pos > 0) != (o.side is Side.BUY) else ZERO
         need, left = fee, closing
@@ -289,8 +290,9 @@ class Engine:
         o = SimOrder(req, venue_id, seq, self.t, qty, self.t, live=True, final=True, reason="liquidation")
         self.orders[(Market.FUT, cid)] = o
         self._trade_seq += 1
+        quote = self.instruments[(Market.FUT, symbol)].quote
         fill = Fill(
-            str(self._trade_seq), cid, symbol, Market.FUT, side, price, qty, ZERO, "USDT", False, self.t
+            str(self._trade_seq), cid, symbol, Market.FUT, side, price, qty, ZERO, quote, False, self.t
         )
         o.fills.append(fill)
         o.filled_qty, o.notional, o.status = qty, price * qty, OrderStatus.FILLED

@@ -16,6 +16,7 @@ from agents.connectors.port import (
     Balance,
     FundingRate,
     Instrument,
+    InsufficientBalance,
     OcoRequest,
     OrderRejected,
     OrderRequest,
@@ -25,7 +26,7 @@ from agents.connectors.port import (
     VenueError,
 )
 from agents.connectors.simvenue.config import SimVenueConfig
-from agents.connectors.simvenue.engine import SimEvent
+from agents.connectors.simvenue.engine import INSUFFICIENT_SPOT, SimEvent
 from agents.connectors.simvenue.exchange import Levels, SimExchange
 from chimera.model import ClientOrderId, Market, OrderStatus, Side, Symbol
 
@@ -118,4 +119,5 @@ class SimVenue:
     def _raise_if_rejected(self, state: OrderState) -> None:
         if state.status is OrderStatus.REJECTED:
             reason, code = self.exchange.reason(state.market, state.client_order_id)
-            raise OrderRejected(f"{reason} ({state.client_order_id})", code=code)
+            error = InsufficientBalance if code == -2019 or reason == INSUFFICIENT_SPOT else OrderRejected
+            raise error(f"{reason} ({state.client_order_id})", code=code)

@@ -209,3 +209,24 @@ def test_futures_filters_and_order_types() -> None:
     assert err.value.code == -4164
     with pytest.raises(Exception, match="LIMIT_MAKER is not an order type of FUT"):
         ex.submit(order("f4", "BUY", "LIMIT_MAKER", "0.01", market="FUT", price="40000.0"))
+
+
+def test_reduce_only_limit_that_loses_its_position_in_flight_expires_the_rest() -> None:
+    ex = make_exchange(market_slippage="0", latency_ms=100)
+    ex.on_trade(BTC, FUT, 1_000, D("40000.0"), D("1"))
+    ex.submit(order("open", "BUY", "MARKET", "0.1", market="FUT"))
+    ex.on_trade(BTC, FUT, 1_100, D("40000.0"), D("1"))
+    assert ex.positions()[0].qty == D("0.1")
+    ex.submit(order("cut", "SELL", "MARKET", "0.05", market="FUT"))
+    ro = ex.submit(order("ro", "SELL", "LIMIT", "0.08", market="FUT", price="39000.0", reduce_only=True))
+    assert ro.qty == D("0.08")  # 0.1 was open when it was sent
+    ex.on_quote(
+        BTC, FUT, 1_200, [(D("40100.0"), D("1"))], [(D("40100.1"), D("1"))]
+    )  # a quote: no trade to match
+    state = ex.order(FUT, BTC, ClientOrderId("ro"))
+    assert (state.status, state.filled_qty, state.fills[0].price) == (
+        OrderStatus.EXPIRED,
+        D("0.05"),
+        D("40100.0"),
+    )
+    assert ex.positions() == []

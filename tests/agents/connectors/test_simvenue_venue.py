@@ -106,3 +106,18 @@ def test_another_process_with_another_hash_seed_gives_the_same_bytes() -> None:
         cwd=HERE.parents[2],
     )
     assert out.stdout == scripted_run()
+
+
+async def test_market_buy_beyond_the_wallet_raises_insufficient_balance() -> None:
+    from agents.connectors.port import InsufficientBalance
+
+    venue = SimVenue(make_config())
+    venue.on_trade(BTC, SPOT, 1_000, D("40000.00"), D("5"))
+    with pytest.raises(InsufficientBalance, match="insufficient balance") as err:
+        await venue.create_order(order("big", "BUY", "MARKET", "0.3"))  # 12,006 USDT > 10,000
+    assert err.value.code == -2010
+    assert (await venue.balances(SPOT))["USDT"].free == D("10000")
+    venue.on_trade(BTC, FUT, 1_000, D("40000.0"), D("5"))
+    with pytest.raises(InsufficientBalance, match="Margin is insufficient") as err:
+        await venue.create_order(order("huge", "BUY", "MARKET", "3", market="FUT"))  # 12,000 margin
+    assert err.value.code == -2019
