@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -129,6 +130,24 @@ def start_owner(path: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("chdb owner did not start")
 
 
+def backend_opener(
+    kind: str, tmp: Path, server_url: str
+) -> tuple[Callable[[str], ClickHouseBackend], subprocess.Popen[bytes] | None]:
+    """Return (database -> backend, the owner process to stop afterwards, if any)."""
+    if kind == "chdb":
+        from sinks.clickhouse.chdb_backend import ChdbBackend
+
+        return (lambda db: ChdbBackend(tmp / "chdb", db)), None
+    if kind == "chdb-http":
+        from sinks.clickhouse.http_backend import ChdbHttpBackend
+
+        owner, url = start_owner(tmp / "owned")
+        return (lambda db: ChdbHttpBackend(url, db)), owner
+    from sinks.clickhouse.server_backend import ServerBackend
+
+    return (lambda db: ServerBackend(server_url, db)), None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -141,20 +160,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_ch_"))
     results: dict[str, Any] = {"rows": args.rows, "batch_rows": args.batch}
     for kind in args.backends.split(","):
-        owner = None
-        if kind == "chdb":
-            from sinks.clickhouse.chdb_backend import ChdbBackend
-
-            opener: Callable[[str], ClickHouseBackend] = lambda db: ChdbBackend(tmp / "chdb", db)  # noqa: E731
-        elif kind == "chdb-http":
-            from sinks.clickhouse.http_backend import ChdbHttpBackend
-
-            owner, url = start_owner(tmp / "owned")
-            opener = lambda db: ChdbHttpBackend(url, db)  # noqa: E731
-        else:
-            from sinks.clickhouse.server_backend import ServerBackend
-
-            opener = lambda db: ServerBackend(args.url, db)  # noqa: E731
+        opener, owner = backend_opener(kind, tmp, args.url)
         try:
             results[kind] = figures = bench_backend(opener, rows, args.batch)
         finally:
@@ -165,6 +171,7 @@ def main() -> None:
             f"{kind:10s} raw {figures['raw_rows_s']:>9,} rows/s   sink {figures['sink_rows_s']:>9,} rows/s"
             f"   sink/raw {figures['sink_vs_raw']:.2f}"
         )
+    shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(results))
 
 
