@@ -99,11 +99,7 @@ class MicroBatcher:
         if last is not None and ev.ts < last:
             raise ValueError(f"{ev.symbol} {ev.market}: event time went back from {last} to {ev.ts}")
         self._last_ts[key] = ev.ts
-        out: list[MarketBatch] = []
-        if ev.ts >= self._deadline:
-            window = self.window_ms
-            out = [self._close(k) for k, o in list(self._open.items()) if ev.ts >= o.first_ts + window]
-            self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
+        out = self.close_due(ev.ts)
         batch = self._open.get(key)
         if batch is None:
             batch = self._open[key] = _Open(first_ts=ev.ts)
@@ -111,6 +107,16 @@ class MicroBatcher:
         self._append(batch, ev)
         if len(batch.rows) >= self.max_ticks:
             out.append(self._close(key))
+        return out
+
+    def close_due(self, ts: int) -> list[MarketBatch]:
+        """Close the batches whose window ended by event time ``ts`` (a live connector's timer:
+        a quiet symbol's batch must not wait for that symbol's next tick)."""
+        if ts < self._deadline:
+            return []
+        window = self.window_ms
+        out = [self._close(k) for k, o in list(self._open.items()) if ts >= o.first_ts + window]
+        self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
         return out
 
     def flush(self) -> list[MarketBatch]:

@@ -64,6 +64,15 @@ def test_symbols_batch_separately_and_a_late_tick_closes_others_windows() -> Non
     assert {(b.symbol, b.market, b.seq) for b in same_name_spot} == {("B", FUT, 1), ("B", SPOT, 0)}
 
 
+def test_close_due_flushes_a_quiet_symbol_by_the_watermark() -> None:
+    batcher = MicroBatcher(window_ms=50, max_ticks=100)
+    batcher.add(trade(0, symbol="A"))
+    batcher.add(trade(30, symbol="B"))
+    assert batcher.close_due(49) == []
+    assert [b.symbol for b in batcher.close_due(50)] == ["A"]
+    assert [b.symbol for b in batcher.close_due(80)] == ["B"] and batcher.flush() == []
+
+
 def test_event_time_going_back_is_refused() -> None:
     batcher = MicroBatcher(window_ms=10, max_ticks=10)
     batcher.add(trade(100))
