@@ -25,6 +25,7 @@ from sinks.clickhouse.backend import (
     qualify,
     quote_string,
 )
+from sinks.clickhouse.dialect import dialect_of
 
 _LOCK = threading.RLock()
 _OPEN: dict[str, tuple[Any, int]] = {}  # resolved path -> (session, reference count)
@@ -119,7 +120,9 @@ class ChdbBackend:
         if arrow.num_rows == 0:
             return 0
         names = ", ".join(check_identifier(c, "column name") for c in columns)
-        token = f"SETTINGS insert_deduplication_token = {quote_string(dedup_token)} " if dedup_token else ""
+        token = ""
+        if dedup_token is not None and dialect_of(self).dedup_token:
+            token = f"SETTINGS insert_deduplication_token = {quote_string(dedup_token)} "
         # chdb's Python() table function finds the table by this local variable's name
         _chimera_arrow = arrow
         self._run(f"INSERT INTO {full} ({names}) {token}SELECT {names} FROM Python(_chimera_arrow)", "Null")

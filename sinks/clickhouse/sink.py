@@ -153,6 +153,11 @@ class BatchingSink:
                 out[tp] = safe
         return out
 
+    def take_dead_letters(self) -> list[DeadLetter]:
+        """Return and forget the dead letters (the caller sends them to ``dlq.<topic>``)."""
+        out, self.dead_letters = self.dead_letters, []
+        return out
+
     def pending_rows(self) -> int:
         return sum(len(b.rows) for q in self._batches.values() for b in q)
 

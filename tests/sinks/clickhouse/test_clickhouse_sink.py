@@ -36,6 +36,23 @@ def test_flush_on_size_and_safe_offsets(
     assert _count(backend, "fills", unique_name) == 25
 
 
+def test_safe_offset_waits_for_every_table_of_the_partition(
+    backend: ClickHouseBackend, make_sink: MakeSink, fill_rows: Rows, unique_name: str
+) -> None:
+    sink, _ = make_sink(backend, batch_rows=3, flush_ms=60_000)
+    fills = fill_rows(unique_name, 3)
+    event = {"event_id": f"e-{unique_name}", "kind": "TP_SL_PLACED", "symbol": unique_name, "pos_id": "p1",
+             "intent_id": "i1", "signal_id": "s1", "payload": '{"sl": "63000.5"}', "ts": 5}  # fmt: skip
+    sink.add(event, table="strategy_events", topic="ord.results", partition=0, offset=10)
+    for offset, row in enumerate(fills, start=11):
+        sink.add(row, table="fills", topic="ord.results", partition=0, offset=offset)
+
+    assert _count(backend, "fills", unique_name) == 3  # full batch written
+    assert sink.safe_offsets() == {("ord.results", 0): 9}  # offset 10's event is still pending
+    assert sink.flush() == {("ord.results", 0): 13}
+    assert _count(backend, "strategy_events", unique_name) == 1
+
+
 def test_flush_on_age_with_the_event_clock(
     backend: ClickHouseBackend, make_sink: MakeSink, fill_rows: Rows, unique_name: str
 ) -> None:
@@ -93,6 +110,7 @@ def test_bad_row_is_dead_lettered_and_the_batch_goes_on(
     assert "fills.price (Decimal(38, 12)): a float (64000.5) is not accepted for money" in errors[0]
     assert errors[1] == "fills: unknown column(s) venue"
     assert errors[2] == "fills: missing column(s) fee"
+    assert len(sink.take_dead_letters()) == 3 and sink.dead_letters == []
 
 
 def test_failed_insert_keeps_the_batch_for_retry(
