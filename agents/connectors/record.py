@@ -34,7 +34,7 @@ def record_line(topic: str, key: bytes | None, value: bytes, ts: int) -> str:
 
 def capture(bootstrap: str, topics: list[str], prefix: str, out: Path, timeout_s: float = 30.0) -> int:
     """Copy every message now in ``prefix + topic`` for each topic into ``out``; return the count."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer(
         {
@@ -45,7 +45,10 @@ def capture(bootstrap: str, topics: list[str], prefix: str, out: Path, timeout_s
         }
     )
     try:
-        meta = consumer.list_topics(timeout=10)
+        try:
+            meta = consumer.list_topics(timeout=10)
+        except KafkaException as exc:
+            raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
         ends: dict[tuple[str, int], int] = {}
         for logical in topics:
             name = prefix + logical

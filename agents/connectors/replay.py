@@ -131,7 +131,10 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int, replication
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
+    try:
+        existing = set(admin.list_topics(timeout=10).topics)
+    except KafkaException as exc:
+        raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     wanted = [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names]
     futures = admin.create_topics([t for t in wanted if t.topic not in existing], operation_timeout=10)
     for name, fut in futures.items():

@@ -156,3 +156,11 @@ def test_speed_paces_publishing_in_event_time() -> None:
     stamps = [r.ts for r in records]
     assert slept == pytest.approx([(b - a) / 1000 / 3_600 for a, b in itertools.pairwise(stamps)], abs=1e-9)
     assert slept == pytest.approx([8.0] * 3, abs=1e-4)
+
+
+def test_replay_refuses_an_unknown_file_before_touching_the_broker(tmp_path: Path) -> None:
+    odd = tmp_path / "prices.xlsx"
+    odd.write_bytes(b"PK")
+    result = CliRunner().invoke(replay, [str(odd), "--bootstrap", "127.0.0.1:1", "--no-progress"])
+    assert result.exit_code == 2
+    assert f"{odd}: unknown recording format" in result.output
