@@ -6,11 +6,11 @@ adds the public calls. Every change is appended to ``_out`` (order snapshots, fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 
-from agents.connectors.port import Fill, FundingRate, Instrument, OrderRequest, OrderState
+from agents.connectors.port import Fill, Instrument, OrderRequest, OrderState
 from agents.connectors.simvenue.config import SimVenueConfig
+from agents.connectors.simvenue.funding import FundingBook, FundingPayment
 from agents.connectors.simvenue.market import Level, MarketState
 from agents.connectors.simvenue.orders import STOP_TYPES, SimOrder, stop_hit
 from agents.connectors.simvenue.positions import PositionBook
@@ -19,18 +19,6 @@ from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, S
 
 Key = tuple[Market, Symbol]
 INSUFFICIENT_SPOT = "Account has insufficient balance for requested action."
-
-
-@dataclass(frozen=True, slots=True)
-class FundingPayment:
-    """One funding settlement on one position; ``amount`` > 0 is received, < 0 paid (USDT)."""
-
-    symbol: Symbol
-    funding_time: int
-    rate: Decimal
-    position_qty: Decimal
-    mark_price: Decimal
-    amount: Decimal
 
 
 SimEvent = OrderState | Fill | FundingPayment
@@ -51,8 +39,7 @@ class Engine:
         self.open: dict[tuple[Market, ClientOrderId], SimOrder] = {}  # not final, in submission order
         self.open_by_key: dict[Key, dict[ClientOrderId, SimOrder]] = {k: {} for k in self.instruments}
         self.now: int | None = None
-        self.rates: dict[Symbol, FundingRate] = {}
-        self.payments: list[FundingPayment] = []
+        self.funding = FundingBook()
         self._order_seq = 0
         self._trade_seq = 0
         self._out: list[SimEvent] = []

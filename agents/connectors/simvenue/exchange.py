@@ -27,10 +27,11 @@ from agents.connectors.port import (
     VenueError,
 )
 from agents.connectors.simvenue.config import SimVenueConfig
-from agents.connectors.simvenue.engine import Engine, FundingPayment, Key, SimEvent, ceil_money
-from agents.connectors.simvenue.orders import SimOrder, duplicate_error, validate
+from agents.connectors.simvenue.engine import Engine, Key, SimEvent, ceil_money
+from agents.connectors.simvenue.funding import FundingPayment
+from agents.connectors.simvenue.orders import SimOrder, duplicate_error, oco_legs, validate
 from agents.connectors.simvenue.wallets import Reservation, money
-from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce
+from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol
 
 Levels = Iterable[tuple[Decimal, Decimal]]
 
@@ -38,7 +39,6 @@ Levels = Iterable[tuple[Decimal, Decimal]]
 class SimExchange(Engine):
     def __init__(self, config: SimVenueConfig) -> None:
         super().__init__(config)
-        self.rate_history: dict[Symbol, dict[int, FundingRate]] = {}
 
     # ---- market events -------------------------------------------------------------------------
     def on_trade(
@@ -93,9 +93,9 @@ class SimExchange(Engine):
         """
         key = self._key(Market.FUT, symbol)
         known = FundingRate(key[1], rate, funding_time)
-        self.rate_history.setdefault(key[1], {})[funding_time] = known
+        self.funding.publish(known)
         self._advance(ts)
-        self.rates[key[1]] = known
+        self.funding.make_latest(known)
         return self._drain()
 
     def advance(self, ts: int) -> list[SimEvent]:
@@ -136,32 +136,7 @@ class SimExchange(Engine):
         for cid in ids:
             if (Market.SPOT, cid) in self.orders or ids.count(cid) > 1:
                 raise duplicate_error(Market.SPOT, cid)
-        limit = OrderRequest(
-            req.symbol,
-            Market.SPOT,
-            req.side,
-            OrderType.LIMIT_MAKER,
-            req.qty,
-            req.limit_client_order_id,
-            req.price,
-        )
-        stop = OrderRequest(
-            req.symbol,
-            Market.SPOT,
-            req.side,
-            OrderType.STOP_LOSS_LIMIT,
-            req.qty,
-            req.stop_client_order_id,
-            req.stop_limit_price,
-            req.stop_price,
-            TimeInForce.GTC,
-        )
-        for leg in (limit, stop):
-            validate(leg, inst, None)
-        last = self.markets[key].last
-        lo, hi = (req.stop_price, req.price) if req.side is Side.SELL else (req.price, req.stop_price)
-        if not lo < hi or (last is not None and not lo < last < hi):
-            raise OrderRejected("The relationship of the prices for the orders is not correct.", code=-2010)
+        limit, stop = oco_legs(req, inst, self.markets[key].last)
         if req.side is Side.SELL:
             res = self.wallets.reserve(Market.SPOT, inst.base, Decimal(1), req.qty)
         else:
@@ -227,7 +202,7 @@ class SimExchange(Engine):
         return self.wallets.transfer(asset, amount, from_wallet, to_wallet, transfer_id)
 
     def funding_payments(self, symbol: str | None = None) -> list[FundingPayment]:
-        return [p for p in self.payments if symbol in (None, p.symbol)]
+        return [p for p in self.funding.payments if symbol in (None, p.symbol)]
 
     # ---- internals -----------------------------------------------------------------------------
     def _key(self, market: Market, symbol: str) -> Key:
@@ -282,16 +257,10 @@ class SimExchange(Engine):
         self.now = ts
 
     def _settle_funding(self, funding_time: int) -> None:
-        for symbol, pos in sorted(self.book.positions.items()):
-            rate = self.rate_history.get(symbol, {}).get(funding_time) or self.rates.get(symbol)
-            if not pos.qty or rate is None:
-                continue
-            mark = self.markets[(Market.FUT, symbol)].mark or pos.entry
-            amount = money(-pos.qty * mark * rate.rate)
-            self.wallets.add_free(Market.FUT, self.instruments[(Market.FUT, symbol)].quote, amount)
-            payment = FundingPayment(symbol, funding_time, rate.rate, pos.qty, mark, amount)
-            self.payments.append(payment)
-            self._out.append(payment)
+        self._out.extend(self.funding.settle(funding_time, self.book, self._fut_mark))
+
+    def _fut_mark(self, symbol: Symbol) -> Decimal | None:
+        return self.markets[(Market.FUT, symbol)].mark
 
     def drain(self) -> list[SimEvent]:
         """Return and forget what happened since the last call (submissions and cancels included)."""

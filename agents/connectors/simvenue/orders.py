@@ -12,6 +12,7 @@ from agents.connectors.port import (
     DuplicateClientOrderId,
     Fill,
     Instrument,
+    OcoRequest,
     OrderRejected,
     OrderRequest,
     OrderState,
@@ -155,3 +156,36 @@ def stop_hit(order_type: OrderType, side: Side, stop: Decimal, last: Decimal) ->
     protective_buy = side is Side.BUY and order_type in (OrderType.STOP_MARKET, OrderType.STOP_LOSS_LIMIT)
     tp_sell = side is Side.SELL and order_type is OrderType.TAKE_PROFIT_MARKET
     return last >= stop if protective_buy or tp_sell else last <= stop
+
+
+def oco_legs(req: OcoRequest, inst: Instrument, last: Decimal | None) -> tuple[OrderRequest, OrderRequest]:
+    """Return the LIMIT_MAKER and STOP_LOSS_LIMIT legs of a spot OCO, refusing a bad one.
+
+    A SELL list needs stop < last < price (a BUY: price < last < stop), as Binance checks.
+    """
+    limit = OrderRequest(
+        req.symbol,
+        Market.SPOT,
+        req.side,
+        OrderType.LIMIT_MAKER,
+        req.qty,
+        req.limit_client_order_id,
+        req.price,
+    )
+    stop = OrderRequest(
+        req.symbol,
+        Market.SPOT,
+        req.side,
+        OrderType.STOP_LOSS_LIMIT,
+        req.qty,
+        req.stop_client_order_id,
+        price=req.stop_limit_price,
+        stop_price=req.stop_price,
+        time_in_force=TimeInForce.GTC,
+    )
+    for leg in (limit, stop):
+        validate(leg, inst, None)
+    lo, hi = (req.stop_price, req.price) if req.side is Side.SELL else (req.price, req.stop_price)
+    if not lo < hi or (last is not None and not lo < last < hi):
+        raise OrderRejected("The relationship of the prices for the orders is not correct.", code=-2010)
+    return limit, stop

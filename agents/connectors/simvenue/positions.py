@@ -113,6 +113,10 @@ class PositionBook:
         pos.qty, pos.entry, pos.margin, pos.liquidation = ZERO, ZERO, ZERO, None
         return price, qty
 
+    def pay_funding(self, amount: Decimal) -> None:
+        """Funding goes to or from the FUT wallet's free balance (not the isolated margin)."""
+        self._wallets.add_free(Market.FUT, self._quote, amount)
+
     def crossed_liquidation(self, pos: SimPosition, mark: Decimal) -> bool:
         if pos.liquidation is None or not pos.qty:
             return False

@@ -95,13 +95,13 @@ class SimVenue:
         return self.exchange.transfer(asset, amount, from_wallet, to_wallet, transfer_id)
 
     async def funding_rate(self, symbol: Symbol) -> FundingRate:
-        rate = self.exchange.rates.get(symbol)
+        rate = self.exchange.funding.latest.get(symbol)
         if rate is None:
             raise VenueError(f"no funding rate known yet for {symbol}")
         return rate
 
     async def funding_history(self, symbol: Symbol, since_ms: int | None = None) -> list[FundingRate]:
-        history = self.exchange.rate_history.get(symbol, {})
+        history = self.exchange.funding.history.get(symbol, {})
         return [r for t, r in sorted(history.items()) if since_ms is None or t >= since_ms]
 
     async def watch_trades(self, market: Market, symbol: Symbol) -> AsyncIterator[dict[str, object]]:

@@ -1,0 +1,58 @@
+"""Perpetual funding: the rates known so far and the payments settled on open positions.
+
+A settlement at ``T`` pays ``position_qty · mark · rate`` (longs pay a positive rate) with the
+rate published for ``T`` when it is known, else the latest rate known before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from agents.connectors.port import FundingRate
+from agents.connectors.simvenue.positions import PositionBook
+from agents.connectors.simvenue.wallets import money
+from chimera.model import Symbol
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement on one position; ``amount`` > 0 is received, < 0 paid (quote asset)."""
+
+    symbol: Symbol
+    funding_time: int
+    rate: Decimal
+    position_qty: Decimal
+    mark_price: Decimal
+    amount: Decimal
+
+
+class FundingBook:
+    def __init__(self) -> None:
+        self.latest: dict[Symbol, FundingRate] = {}
+        self.history: dict[Symbol, dict[int, FundingRate]] = {}
+        self.payments: list[FundingPayment] = []
+
+    def publish(self, rate: FundingRate) -> None:
+        """Make ``rate`` known for its own settlement (call :meth:`make_latest` once time moved)."""
+        self.history.setdefault(rate.symbol, {})[rate.funding_time] = rate
+
+    def make_latest(self, rate: FundingRate) -> None:
+        self.latest[rate.symbol] = rate
+
+    def settle(
+        self, funding_time: int, book: PositionBook, mark_of: Callable[[Symbol], Decimal | None]
+    ) -> list[FundingPayment]:
+        """Settle every open position at ``funding_time``; return the payments (also kept)."""
+        out = []
+        for symbol, pos in sorted(book.positions.items()):
+            rate = self.history.get(symbol, {}).get(funding_time) or self.latest.get(symbol)
+            if not pos.qty or rate is None:
+                continue
+            mark = mark_of(symbol) or pos.entry
+            amount = money(-pos.qty * mark * rate.rate)
+            book.pay_funding(amount)
+            out.append(FundingPayment(symbol, funding_time, rate.rate, pos.qty, mark, amount))
+        self.payments.extend(out)
+        return out
