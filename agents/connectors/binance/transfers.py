@@ -27,6 +27,7 @@ from agents.connectors.port import OutcomeUnknown, TransferResult
 from chimera.model import Clock, Market
 
 ACCOUNT = {Market.SPOT: "spot", Market.FUT: "linear"}  # ccxt's names for MAIN / UMFUTURE
+WALLET_ID = {Market.SPOT: "MAIN", Market.FUT: "UMFUTURE"}  # Binance's, as in type=MAIN_UMFUTURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,8 @@ class TransferBook:
     async def _resolve(self, transfer_id: str, cause: str) -> TransferResult:
         sent = self._sent[transfer_id]
         since = sent.sent_ms - self._policy.skew_margin_ms
-        params = {"fromAccount": ACCOUNT[sent.from_wallet], "toAccount": ACCOUNT[sent.to_wallet]}
+        # Binance refuses parameters it does not read (-1104): pass its own ``type`` only
+        params = {"type": f"{WALLET_ID[sent.from_wallet]}_{WALLET_ID[sent.to_wallet]}"}
         try:
             rows = await self._client.fetch_transfers(sent.asset, since, None, params)
         except ccxt.BaseError:

@@ -13,22 +13,56 @@ from agents.connectors.port import OrderRequest
 from chimera.model import ClientOrderId, Market, OrderType, Side, Symbol, TimeInForce
 
 FUT_ORDER = {
-    "orderId": 652509009, "symbol": "LTCUSDT", "status": "NEW", "clientOrderId": "CID", "price": "55.00",
-    "avgPrice": "0.00", "origQty": "0.100", "executedQty": "0.000", "cumQuote": "0.00000", "timeInForce": "GTC",
-    "type": "LIMIT", "reduceOnly": False, "closePosition": False, "side": "BUY", "stopPrice": "0.00",
-    "origType": "LIMIT", "updateTime": 1699380630765,
-}  # fmt: skip
+    "orderId": 652509009,
+    "symbol": "LTCUSDT",
+    "status": "NEW",
+    "clientOrderId": "CID",
+    "price": "55.00",
+    "avgPrice": "0.00",
+    "origQty": "0.100",
+    "executedQty": "0.000",
+    "cumQuote": "0.00000",
+    "timeInForce": "GTC",
+    "type": "LIMIT",
+    "reduceOnly": False,
+    "closePosition": False,
+    "side": "BUY",
+    "stopPrice": "0.00",
+    "origType": "LIMIT",
+    "updateTime": 1699380630765,
+}
 SPOT_ORDER = {
-    "symbol": "LTCUSDT", "orderId": 3811057334, "orderListId": -1, "clientOrderId": "CID",
-    "transactTime": 1699380855570, "price": "50.00000000", "origQty": "0.20000000", "executedQty": "0.00000000",
-    "cummulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY",
+    "symbol": "LTCUSDT",
+    "orderId": 3811057334,
+    "orderListId": -1,
+    "clientOrderId": "CID",
+    "transactTime": 1699380855570,
+    "price": "50.00000000",
+    "origQty": "0.20000000",
+    "executedQty": "0.00000000",
+    "cummulativeQuoteQty": "0.00000000",
+    "status": "NEW",
+    "timeInForce": "GTC",
+    "type": "LIMIT",
+    "side": "BUY",
     "fills": [],
-}  # fmt: skip
+}
 ALGO_ORDER = {
-    "algoId": 3386, "clientAlgoId": "CID", "algoType": "CONDITIONAL", "orderType": "STOP", "symbol": "LTCUSDT",
-    "side": "BUY", "quantity": "0.21", "algoStatus": "NEW", "triggerPrice": "101", "price": "51",
-    "reduceOnly": False, "closePosition": False, "createTime": 1763537060906, "updateTime": 1763537060906,
-}  # fmt: skip
+    "algoId": 3386,
+    "clientAlgoId": "CID",
+    "algoType": "CONDITIONAL",
+    "orderType": "STOP",
+    "symbol": "LTCUSDT",
+    "side": "BUY",
+    "quantity": "0.21",
+    "algoStatus": "NEW",
+    "triggerPrice": "101",
+    "price": "51",
+    "reduceOnly": False,
+    "closePosition": False,
+    "createTime": 1763537060906,
+    "updateTime": 1763537060906,
+}
 
 
 def answer(template: dict[str, Any], **fields: Any) -> Any:
@@ -52,28 +86,88 @@ def order(
 
 
 CREATE_CASES = [
-    ("Swap market buy order", order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.MARKET, "0.1", "chm-mkt-1"), FUT_ORDER),
-    ("Swap limit buy order",
-     order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.1", "chm-lim-1", price=D("55")), FUT_ORDER),
-    ("Spot limit buy order",
-     order(Market.SPOT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.2", "chm-lim-2", price=D("50")), SPOT_ORDER),
-    ("Spot limit buy with postOnly",
-     order(Market.SPOT, "LTCUSDT", Side.BUY, OrderType.LIMIT_MAKER, "0.2", "chm-po-1", price=D("50")), SPOT_ORDER),
-    ("Swap limit buy with postOnly",
-     order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT_MAKER, "0.2", "chm-po-2", price=D("50")), FUT_ORDER),
-    ("Swap limit buy with postOnly",
-     order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.2", "chm-po-3", price=D("50"),
-           time_in_force=TimeInForce.GTX), FUT_ORDER),
-    ("Swap limit buy with reduce only (closing short position)",
-     order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.2", "chm-ro-1", price=D("60"), reduce_only=True),
-     FUT_ORDER),
-    ("Spot limit buy with triggerPrice",
-     order(Market.SPOT, "LTCUSDT", Side.BUY, OrderType.STOP_LOSS_LIMIT, "0.2", "chm-sl-1", price=D("50"),
-           stop_price=D("100")), SPOT_ORDER),
-    ("Swap limit buy with triggerPrice",
-     order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.STOP_LOSS_LIMIT, "0.21", "chm-sl-2", price=D("51"),
-           stop_price=D("101")), ALGO_ORDER),
-]  # fmt: skip
+    (
+        "Swap market buy order",
+        order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.MARKET, "0.1", "chm-mkt-1"),
+        FUT_ORDER,
+    ),
+    (
+        "Swap limit buy order",
+        order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.1", "chm-lim-1", price=D("55")),
+        FUT_ORDER,
+    ),
+    (
+        "Spot limit buy order",
+        order(Market.SPOT, "LTCUSDT", Side.BUY, OrderType.LIMIT, "0.2", "chm-lim-2", price=D("50")),
+        SPOT_ORDER,
+    ),
+    (
+        "Spot limit buy with postOnly",
+        order(Market.SPOT, "LTCUSDT", Side.BUY, OrderType.LIMIT_MAKER, "0.2", "chm-po-1", price=D("50")),
+        SPOT_ORDER,
+    ),
+    (
+        "Swap limit buy with postOnly",
+        order(Market.FUT, "LTCUSDT", Side.BUY, OrderType.LIMIT_MAKER, "0.2", "chm-po-2", price=D("50")),
+        FUT_ORDER,
+    ),
+    (
+        "Swap limit buy with postOnly",
+        order(
+            Market.FUT,
+            "LTCUSDT",
+            Side.BUY,
+            OrderType.LIMIT,
+            "0.2",
+            "chm-po-3",
+            price=D("50"),
+            time_in_force=TimeInForce.GTX,
+        ),
+        FUT_ORDER,
+    ),
+    (
+        "Swap limit buy with reduce only (closing short position)",
+        order(
+            Market.FUT,
+            "LTCUSDT",
+            Side.BUY,
+            OrderType.LIMIT,
+            "0.2",
+            "chm-ro-1",
+            price=D("60"),
+            reduce_only=True,
+        ),
+        FUT_ORDER,
+    ),
+    (
+        "Spot limit buy with triggerPrice",
+        order(
+            Market.SPOT,
+            "LTCUSDT",
+            Side.BUY,
+            OrderType.STOP_LOSS_LIMIT,
+            "0.2",
+            "chm-sl-1",
+            price=D("50"),
+            stop_price=D("100"),
+        ),
+        SPOT_ORDER,
+    ),
+    (
+        "Swap limit buy with triggerPrice",
+        order(
+            Market.FUT,
+            "LTCUSDT",
+            Side.BUY,
+            OrderType.STOP_LOSS_LIMIT,
+            "0.21",
+            "chm-sl-2",
+            price=D("51"),
+            stop_price=D("101"),
+        ),
+        ALGO_ORDER,
+    ),
+]
 
 
 @pytest.mark.parametrize(("description", "req", "template"), CREATE_CASES)
@@ -101,8 +195,16 @@ async def test_stop_market_reduce_only_follows_the_recorded_stop_loss_market_sha
     """
     rig = await make_venue()
     rig.session.reply("POST", "/fapi/v1/algoOrder", answer({**ALGO_ORDER, "orderType": "STOP_MARKET"}))
-    req = order(Market.FUT, "LTCUSDT", Side.SELL, OrderType.STOP_MARKET, "1", "chm-stop-1", stop_price=D("1000"),
-                reduce_only=True)  # fmt: skip
+    req = order(
+        Market.FUT,
+        "LTCUSDT",
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        "1",
+        "chm-stop-1",
+        stop_price=D("1000"),
+        reduce_only=True,
+    )
     await rig.venue.create_order(req)
     case = static_case("request", "createOrder", "Swap inverse market sell with stopLossPrice")
     linear = dict(
@@ -117,23 +219,46 @@ async def test_stop_market_reduce_only_follows_the_recorded_stop_loss_market_sha
 async def test_close_position_and_take_profit_market_go_to_the_algo_service(make_venue: VenueFactory) -> None:
     rig = await make_venue()
     rig.session.reply("POST", "/fapi/v1/algoOrder", answer({**ALGO_ORDER, "orderType": "STOP_MARKET"}))
-    close_all = order(Market.FUT, "BTCUSDT", Side.SELL, OrderType.STOP_MARKET, None, "chm-cp-1",
-                      stop_price=D("60000.5"), close_position=True)  # fmt: skip
-    take = order(Market.FUT, "BTCUSDT", Side.SELL, OrderType.TAKE_PROFIT_MARKET, "0.01", "chm-tp-1",
-                 stop_price=D("70000"), reduce_only=True)  # fmt: skip
+    close_all = order(
+        Market.FUT,
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.STOP_MARKET,
+        None,
+        "chm-cp-1",
+        stop_price=D("60000.5"),
+        close_position=True,
+    )
+    take = order(
+        Market.FUT,
+        "BTCUSDT",
+        Side.SELL,
+        OrderType.TAKE_PROFIT_MARKET,
+        "0.01",
+        "chm-tp-1",
+        stop_price=D("70000"),
+        reduce_only=True,
+    )
     await rig.venue.create_order(close_all)
     await rig.venue.create_order(take)
     first, second = (r.params for r in rig.session.to("POST", "/fapi/v1/algoOrder"))
     # Binance: closePosition closes everything; it takes neither quantity nor reduceOnly
     assert {k: first[k] for k in ("symbol", "side", "type", "triggerPrice", "closePosition", "algoType")} == {
-        "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "triggerPrice": "60000.5",
-        "closePosition": "true", "algoType": "CONDITIONAL",
-    }  # fmt: skip
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "type": "STOP_MARKET",
+        "triggerPrice": "60000.5",
+        "closePosition": "true",
+        "algoType": "CONDITIONAL",
+    }
     assert "quantity" not in first and "reduceOnly" not in first and first["clientAlgoId"] == "chm-cp-1"
     assert {k: second[k] for k in ("type", "triggerPrice", "quantity", "reduceOnly", "clientAlgoId")} == {
-        "type": "TAKE_PROFIT_MARKET", "triggerPrice": "70000", "quantity": "0.01", "reduceOnly": "true",
+        "type": "TAKE_PROFIT_MARKET",
+        "triggerPrice": "70000",
+        "quantity": "0.01",
+        "reduceOnly": "true",
         "clientAlgoId": "chm-tp-1",
-    }  # fmt: skip
+    }
 
 
 async def test_cancel_and_fetch_by_client_id_equal_recordings(make_venue: VenueFactory) -> None:
@@ -184,15 +309,28 @@ async def test_conditional_order_is_cancelled_and_read_by_client_algo_id(make_ve
 
 READ_CASES = [
     ("fetchOpenOrders", "Swap open orders", "open_orders", (Market.FUT, Symbol("LTCUSDT")), 0, []),
-    ("fetchOpenOrders", "linear swap conditional fetchOpenOrders", "open_orders", (Market.FUT, Symbol("BTCUSDT")), 1, []),
+    (
+        "fetchOpenOrders",
+        "linear swap conditional fetchOpenOrders",
+        "open_orders",
+        (Market.FUT, Symbol("BTCUSDT")),
+        1,
+        [],
+    ),
     ("fetchOpenOrders", "Spot one orders", "open_orders", (Market.SPOT, Symbol("LTCUSDT")), 0, []),
     ("fetchPositions", "fetch default positions", "positions", (), 0, []),
     ("fetchBalance", "Spot fetch balance", "balances", (Market.SPOT,), 0, {"balances": []}),
     ("fetchBalance", "Swap fetchBalance", "balances", (Market.FUT,), 0, {"assets": []}),
-    ("fetchFundingRate", "fundingRate", "funding_rate", (Symbol("BTCUSDT"),), 0,
-     {"symbol": "BTCUSDT", "markPrice": "1", "lastFundingRate": "0.0001", "nextFundingTime": 1, "time": 1}),
+    (
+        "fetchFundingRate",
+        "fundingRate",
+        "funding_rate",
+        (Symbol("BTCUSDT"),),
+        0,
+        {"symbol": "BTCUSDT", "markPrice": "1", "lastFundingRate": "0.0001", "nextFundingTime": 1, "time": 1},
+    ),
     ("fetchFundingRateHistory", "fundingRateHistory", "funding_history", (Symbol("BTCUSDT"),), 0, []),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("method", "description", "call", "args", "nth", "payload"), READ_CASES)
@@ -206,8 +344,13 @@ async def test_read_request_equals_recording(
     payload: Any,
 ) -> None:
     rig = await make_venue()
-    for path in ("/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders", "/api/v3/openOrders", "/fapi/v3/positionRisk",
-                 "/fapi/v1/fundingRate"):  # fmt: skip
+    for path in (
+        "/fapi/v1/openOrders",
+        "/fapi/v1/openAlgoOrders",
+        "/api/v3/openOrders",
+        "/fapi/v3/positionRisk",
+        "/fapi/v1/fundingRate",
+    ):
         rig.session.reply("GET", path, (200, []))
     rig.session.reply("GET", "/api/v3/account", (200, payload))
     rig.session.reply("GET", "/fapi/v3/account", (200, payload))

@@ -46,8 +46,11 @@ async def test_spot_closed_market_order(make_venue: VenueFactory) -> None:
     assert_order_agrees_with_ccxt(state, case["parsedResponse"])
     # a MARKET order reports price 0: the average is quote spent / qty, exactly 9.08 / 0.1
     assert (state.type, state.status, state.avg_price, state.price) == (
-        OrderType.MARKET, OrderStatus.FILLED, D("90.8"), None,
-    )  # fmt: skip
+        OrderType.MARKET,
+        OrderStatus.FILLED,
+        D("90.8"),
+        None,
+    )
     assert rig.session.to("GET", "/api/v3/order")[0].params == {"symbol": "LTCUSDT", "origClientOrderId": cid}
 
 
@@ -124,10 +127,15 @@ async def test_funding_rate_and_history_from_documented_payloads(make_venue: Ven
     """No funding response is recorded; these are Binance's documented payload shapes."""
     rig = await make_venue()
     premium = {
-        "symbol": "BTCUSDT", "markPrice": "11793.63104562", "indexPrice": "11781.80495970",
-        "estimatedSettlePrice": "11781.16138815", "lastFundingRate": "0.00038246", "interestRate": "0.00010000",
-        "nextFundingTime": 1597392000000, "time": 1597370495002,
-    }  # fmt: skip
+        "symbol": "BTCUSDT",
+        "markPrice": "11793.63104562",
+        "indexPrice": "11781.80495970",
+        "estimatedSettlePrice": "11781.16138815",
+        "lastFundingRate": "0.00038246",
+        "interestRate": "0.00010000",
+        "nextFundingTime": 1597392000000,
+        "time": 1597370495002,
+    }
     history = [
         {"symbol": "BTCUSDT", "fundingRate": "-0.00003740", "fundingTime": 1570636800000, "markPrice": ""},
         {
@@ -151,8 +159,9 @@ async def test_funding_rate_and_history_from_documented_payloads(make_venue: Ven
         (1570636800000, D("-0.0000374"), None),
     ]
     assert rig.session.to("GET", "/fapi/v1/fundingRate")[0].params == {
-        "symbol": "BTCUSDT", "startTime": "1570600000000",
-    }  # fmt: skip
+        "symbol": "BTCUSDT",
+        "startTime": "1570600000000",
+    }
 
 
 async def test_markets_become_instruments_from_exchange_filters(make_venue: VenueFactory) -> None:
@@ -170,11 +179,17 @@ async def test_markets_become_instruments_from_exchange_filters(make_venue: Venu
         instruments[(Market.FUT, Symbol("BTCUSDT"))],
     )
     assert (btc_spot.tick_size, btc_spot.lot_size, btc_spot.min_qty, btc_spot.min_notional) == (
-        D("0.01"), D("0.00001"), D("0.00001"), D("5"),
-    )  # fmt: skip
+        D("0.01"),
+        D("0.00001"),
+        D("0.00001"),
+        D("5"),
+    )
     assert (btc_fut.tick_size, btc_fut.lot_size, btc_fut.min_qty, btc_fut.min_notional) == (
-        D("0.1"), D("0.001"), D("0.001"), D("5"),
-    )  # fmt: skip
+        D("0.1"),
+        D("0.001"),
+        D("0.001"),
+        D("5"),
+    )
     assert (btc_spot.maker_fee, btc_fut.maker_fee, btc_fut.taker_fee) == (
         D("0.001"),
         D("0.0002"),
