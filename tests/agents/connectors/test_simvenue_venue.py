@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 async def test_simvenue_implements_the_venue_port() -> None:
-    venue = SimVenue(make_config())
+    venue: Venue = SimVenue(make_config())  # mypy checks the port structurally
     assert isinstance(venue, Venue)
     markets = await venue.load_markets()
     assert sorted(markets) == [(FUT, BTC), (SPOT, BTC)]
