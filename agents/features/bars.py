@@ -9,6 +9,7 @@ split of a series into batches produces bit-identical bars. Closed bars come bac
 
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 from typing import Any, NamedTuple
 
@@ -101,6 +102,8 @@ def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[BarCo
     n = len(bucket)
     if n == 0:
         return BarColumns.of([]), open_bar, late
+    if bucket[0] == bucket[-1]:
+        return _one_interval(open_bar, int(bucket[0]), ticks, late)
 
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
     ends = np.append(starts[1:], n)
@@ -155,6 +158,47 @@ def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[BarCo
         cols = [[getattr(open_bar, name), *col] for col, name in zip(cols, BAR_FIELDS, strict=True)]
     last = _columns([[col[-1]] for col in cols]).row(0)
     return _columns([col[:-1] for col in cols]), last, late
+
+
+def _one_interval(open_bar: Bar, b: int, ticks: TickArrays, late: int) -> tuple[BarColumns, Bar, int]:
+    """A batch inside one interval (the usual case of a dense stream), with a few NumPy calls."""
+    merge = b == open_bar.bucket
+    carry = open_bar if merge else EMPTY_BAR
+    price = ticks.price
+    px_idx = np.flatnonzero(~np.isnan(price))
+    n_px = len(px_idx)
+    o = h = lo = c = math.nan
+    if n_px:
+        px = price[px_idx]
+        o, h, lo, c = float(px[0]), float(px.max()), float(px.min()), float(px[-1])
+    sp_sum, sp_n, sp_last = carry.spread_sum, 0, math.nan
+    if ticks.spread_bp is not None:
+        sp_idx = np.flatnonzero(~np.isnan(ticks.spread_bp))
+        sp_n = len(sp_idx)
+        sp_sum = _seq_sums(ticks.spread_bp.tolist(), sp_idx.tolist(), [0, sp_n], carry.spread_sum)[0]
+        sp_last = float(ticks.spread_bp[sp_idx[-1]]) if sp_n else math.nan
+    depth_last = math.nan
+    if ticks.depth is not None:
+        d_idx = np.flatnonzero(~np.isnan(ticks.depth))
+        depth_last = float(ticks.depth[d_idx[-1]]) if len(d_idx) else math.nan
+    new = Bar(
+        bucket=b,
+        open=o,
+        high=h,
+        low=lo,
+        close=c,
+        n_price=n_px,
+        volume=_seq_sums(ticks.qty.tolist(), px_idx.tolist(), [0, n_px], carry.volume)[0],
+        spread_sum=sp_sum,
+        spread_n=sp_n,
+        spread_last=sp_last,
+        depth_last=depth_last,
+        crossed=ticks.bid is not None and ticks.ask is not None and bool(np.any(ticks.bid >= ticks.ask)),
+        last_ts=int(ticks.ts[-1]),
+    )
+    if merge:
+        return BarColumns.of([]), _merge(open_bar, new), late
+    return BarColumns.of([open_bar] if open_bar.bucket >= 0 else []), new, late
 
 
 def _merge(cur: Bar, new: Bar) -> Bar:

@@ -67,7 +67,7 @@ def step(
         # event time is the venue's for both series: a reference bar that ended before this batch's
         # last tick is complete (its ticks were fed first), so it joins the pairs of this batch's bars
         ref_closed, ref_open = close_due(ref.open_bar, int(ticks.ts[-1]), cfg.interval_ms)
-        if ref_closed:
+        if ref_closed.bucket:
             ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
     closed, open_bar, late = aggregate(state.main.open_bar, ticks, cfg.interval_ms)
     main = replace(
@@ -76,7 +76,7 @@ def step(
         late_ticks=state.main.late_ticks + late,
         late_unreported=state.main.late_unreported + late,
     )
-    if not closed:
+    if not closed.bucket:
         return replace(state, main=main, ref=ref), []
     main, events = _close_main(state.symbol, main, closed, ref, cfg)
     return replace(state, main=main, ref=ref), events
@@ -95,7 +95,7 @@ def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[Featu
     ref = _close_reference(replace(state.ref, open_bar=ref_open), ref_closed, cfg)
     closed, open_bar = close_due(state.main.open_bar, now_ms, cfg.interval_ms)
     main = replace(state.main, open_bar=open_bar)
-    if not closed:
+    if not closed.bucket:
         return replace(state, main=main, ref=ref), []
     main, events = _close_main(state.symbol, main, closed, ref, cfg)
     return replace(state, main=main, ref=ref), events

@@ -9,6 +9,7 @@ import numpy as np
 from topics.market import MarketBatch
 
 BAR_PRICE_KINDS = ("t", "k")  # trades and bar ticks build bars; quotes, book and mark rows do not
+COLUMNS = ("ts", "price", "qty", "bid", "ask", "spread_bp", "depth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +46,12 @@ class TickArrays:
         return len(self.ts)
 
     def slice(self, start: int, stop: int) -> TickArrays:
-        """Return rows ``[start, stop)`` (views, no copy)."""
-
-        def cut(col: np.ndarray | None) -> np.ndarray | None:
-            return None if col is None else col[start:stop]
-
-        return TickArrays(
-            ts=self.ts[start:stop],
-            price=self.price[start:stop],
-            qty=self.qty[start:stop],
-            bid=cut(self.bid),
-            ask=cut(self.ask),
-            spread_bp=cut(self.spread_bp),
-            depth=cut(self.depth),
-        )
+        """Return rows ``[start, stop)`` (views, no copy; rows of checked columns need no new check)."""
+        part = object.__new__(TickArrays)
+        for name in COLUMNS:
+            col = getattr(self, name)
+            object.__setattr__(part, name, None if col is None else col[start:stop])
+        return part
 
     @classmethod
     def from_prices(cls, ts: np.ndarray, price: np.ndarray, qty: np.ndarray | None = None) -> TickArrays:
