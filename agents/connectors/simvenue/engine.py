@@ -49,6 +49,10 @@ class Engine:
     def t(self) -> int:
         return 0 if self.now is None else self.now
 
+    def now_ms(self) -> int:
+        """The exchange is a :class:`chimera.model.Clock`: event time of the last market event."""
+        return self.t
+
     def _next_order_id(self) -> tuple[str, int]:
         self._order_seq += 1
         return str(self._order_seq), self._order_seq

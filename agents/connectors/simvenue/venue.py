@@ -38,6 +38,9 @@ class SimVenue:
         self.exchange = SimExchange(config)
         self._watchers: dict[tuple[Market, str], list[asyncio.Queue[dict[str, object] | None]]] = {}
 
+    def now_ms(self) -> int:
+        return self.exchange.now_ms()
+
     # ---- feed ----------------------------------------------------------------------------------
     def on_trade(
         self, symbol: str, market: Market, ts: int, price: Decimal, qty: Decimal, side: Side | None = None

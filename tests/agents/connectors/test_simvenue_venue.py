@@ -13,7 +13,7 @@ from simvenue_fixtures import BTC, D, make_config, order, scripted_run
 
 from agents.connectors.port import OrderNotFound, OrderRejected, Venue
 from agents.connectors.simvenue import SimVenue
-from chimera.model import ClientOrderId, Market, OrderStatus, Symbol
+from chimera.model import ClientOrderId, Clock, Market, OrderStatus, Symbol
 
 SPOT, FUT = Market.SPOT, Market.FUT
 HERE = Path(__file__).resolve().parent
@@ -79,6 +79,8 @@ async def test_positions_funding_and_watch_trades() -> None:
     [pos] = await venue.positions()
     assert (pos.qty, pos.unrealized_pnl, pos.leverage) == (D("0.1"), D("10"), 10)
     assert (await venue.funding_rate(Symbol(BTC))).rate == D("0.0001")
+    clock: Clock = venue  # the venue tells event time to whoever shares it
+    assert clock.now_ms() == 2_000
     assert [r.funding_time for r in await venue.funding_history(Symbol(BTC))] == [28_800_000]
     await venue.close()
     await asyncio.wait_for(task, 1)
