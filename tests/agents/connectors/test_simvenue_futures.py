@@ -230,3 +230,38 @@ def test_reduce_only_limit_that_loses_its_position_in_flight_expires_the_rest() 
         D("40100.0"),
     )
     assert ex.positions() == []
+
+
+def test_take_profit_buy_closes_a_short_when_the_price_falls_to_it() -> None:
+    ex = make_exchange(market_slippage="0")
+    ex.on_trade(BTC, FUT, 1_000, D("40000.0"), D("1"))
+    ex.submit(order("short", "SELL", "MARKET", "0.1", market="FUT"))
+    ex.submit(order("tp", "BUY", "TAKE_PROFIT_MARKET", "0.1", market="FUT", stop="39000.0", reduce_only=True))
+    ex.submit(order("sl", "BUY", "STOP_MARKET", "0.1", market="FUT", stop="41000.0", reduce_only=True))
+    ex.on_trade(BTC, FUT, 2_000, D("39000.1"), D("1"))
+    assert ex.positions()[0].qty == D("-0.1")
+    ex.on_trade(BTC, FUT, 3_000, D("38999.0"), D("1"))
+    assert ex.order(FUT, BTC, ClientOrderId("tp")).status is OrderStatus.FILLED
+    assert ex.positions() == []
+    # PnL (40000 - 38999) x 0.1 = 100.1; fees 1.6 + 1.55996
+    assert wallet(ex) == (D("10096.94004"), 0)
+    ex.on_trade(BTC, FUT, 4_000, D("41000.0"), D("1"))  # the stop finds no short left
+    assert ex.order(FUT, BTC, ClientOrderId("sl")).status is OrderStatus.EXPIRED
+
+
+def test_leverage_and_maintenance_margin_come_from_config() -> None:
+    ex = make_exchange(market_slippage="0", leverage={BTC: 20}, maintenance_margin_rate="0.01")
+    long_01_at_40000(ex)
+    [pos] = ex.positions()
+    # margin 4000 / 20 = 200; liquidation 40000 x (1 - 0.05 + 0.01) = 38400
+    assert (pos.leverage, pos.margin, pos.liquidation_price) == (20, D("200"), D("38400.0"))
+    assert wallet(ex) == (D("9798.4"), D("200"))
+
+
+def test_liquidation_price_rounds_to_the_tick_on_the_early_side() -> None:
+    ex = make_exchange(market_slippage="0", leverage={BTC: 3})
+    ex.on_trade(BTC, FUT, 1_000, D("40000.0"), D("1"))
+    ex.submit(order("long", "BUY", "MARKET", "0.003", market="FUT"))
+    # 40000 x (1 - 1/3 + 0.005) = 26866.66…7 → up to 26866.7; margin 120 / 3 = 40
+    [pos] = ex.positions()
+    assert (pos.liquidation_price, pos.margin) == (D("26866.7"), D("40"))
