@@ -30,10 +30,10 @@ import numpy as np
 
 from agents.features.bars import BarColumns, aggregate, close_due
 from agents.features.config import FeatureConfig
-from agents.features.dqc import Dqc
+from agents.features.dqc import flags_for
 from agents.features.state import FeatureState, SeriesState
 from agents.features.ticks import TickArrays
-from agents.features.windows import pearson, rolling_std
+from agents.features.windows import rho_series, rolling_std
 from chimera.model import signal_id_for
 
 FeatureEvent = dict[str, Any]
@@ -158,7 +158,8 @@ def _close_main(
 
     n_new = len(rets) - n_hist
     sig = rolling_std(np.asarray(rets, dtype=np.float64), n_new, cfg.rv_window).tolist()
-    rho = _rho_series(buckets, prevs, rets, n_new, ref, cfg)
+    ref_spans = (ref.ret_bucket, ref.ret_prev, ref.ret)
+    rho = rho_series((buckets, prevs, rets), n_new, ref_spans, cfg.rho_window, cfg.rho_min_pairs)
     events: list[FeatureEvent] = []
     sigma_prev, late, r, annual = s.sigma, s.late_unreported, 0, cfg.annualisation
     for i, (ret, gap, atr_v, ef_v, es_v) in enumerate(per_bar):
@@ -168,7 +169,7 @@ def _close_main(
             r += 1
         t0 = (bars.bucket[i] + 1) * cfg.interval_ms
         quiet_ms = t0 - bars.last_ts[i]
-        flags = _flags(quiet_ms, gap, bars.crossed[i], ret, sigma_prev, late, atr_v, sigma, cfg)
+        flags = flags_for(quiet_ms, gap, bars.crossed[i], ret, sigma_prev, late, atr_v, sigma, cfg)
         late = 0
         spread_n = bars.spread_n[i]
         values = (
@@ -218,51 +219,3 @@ def _close_main(
         late_unreported=late if not events else 0,
     )
     return new, events
-
-
-def _flags(
-    quiet_ms: int,
-    gap: int,
-    crossed: bool,
-    ret: float,
-    sigma_prev: float,
-    late: int,
-    atr: float,
-    sigma: float,
-    cfg: FeatureConfig,
-) -> list[str]:
-    flags: list[str] = []
-    if quiet_ms > cfg.stale_ms:
-        flags.append(Dqc.STALE.value)
-    if gap > 0:
-        flags.append(Dqc.GAP.value)
-    if crossed:
-        flags.append(Dqc.CROSSED.value)
-    if abs(ret) > cfg.outlier_k * sigma_prev:  # False whenever either side is NaN
-        flags.append(Dqc.OUTLIER.value)
-    if late:
-        flags.append(Dqc.LATE.value)
-    if math.isnan(atr) or math.isnan(sigma):
-        flags.append(Dqc.WARMUP.value)
-    return flags
-
-
-def _rho_series(
-    buckets: list[int], prevs: list[int], rets: list[float], n_new: int, ref: SeriesState, cfg: FeatureConfig
-) -> list[float]:
-    """ρ for each of the last ``n_new`` returns (NaN without enough aligned reference returns)."""
-    if not ref.ret or n_new == 0:
-        return [math.nan] * n_new
-    ref_by_span = dict(zip(zip(ref.ret_bucket, ref.ret_prev, strict=True), ref.ret, strict=True))
-    out: list[float] = []
-    total = len(rets)
-    for end in range(total - n_new + 1, total + 1):
-        xs: list[float] = []
-        ys: list[float] = []
-        for i in range(max(0, end - cfg.rho_window), end):
-            y = ref_by_span.get((buckets[i], prevs[i]))
-            if y is not None:
-                xs.append(rets[i])
-                ys.append(y)
-        out.append(pearson(xs, ys) if len(xs) >= cfg.rho_min_pairs else math.nan)
-    return out

@@ -3,6 +3,7 @@
 A Faust table stores ``FeatureState.to_dict()``; floats are written as JSON numbers (``repr`` is
 the shortest string that reads back as the same float64) and NaN as ``null``, so
 ``from_dict(json.loads(json.dumps(s.to_dict(), allow_nan=False)))`` equals ``s`` bit for bit.
+Compare states by ``to_dict()``: ``==`` on the records follows float rules, where NaN != NaN.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ class TickArrays:
         price = self.price
         if bool(np.any(price <= 0)) or bool(np.any(np.isinf(price))):
             raise ValueError("price must be positive and finite (NaN marks rows without a price)")
+        if not bool(np.all(self.qty >= 0)):  # also refuses NaN, which would poison the bar's volume
+            raise ValueError("qty must be >= 0 on every row (0 on rows without a trade)")
 
     def __len__(self) -> int:
         return len(self.ts)

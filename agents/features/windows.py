@@ -41,3 +41,31 @@ def pearson(x: list[float], y: list[float]) -> float:
     if sxx == 0.0 or syy == 0.0:
         return math.nan
     return sxy / math.sqrt(sxx * syy)
+
+
+def rho_series(
+    spans: tuple[list[int], list[int], list[float]],
+    n_new: int,
+    ref_spans: tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...]],
+    window: int,
+    min_pairs: int,
+) -> list[float]:
+    """Pearson ρ for each of the last ``n_new`` returns of ``spans`` (bucket, previous bucket,
+    return) against the reference returns spanning the same two bars, over the pairs found among
+    the last ``window`` returns; NaN below ``min_pairs`` pairs."""
+    buckets, prevs, rets = spans
+    if not ref_spans[2] or n_new == 0:
+        return [math.nan] * n_new
+    ref_by_span = dict(zip(zip(ref_spans[0], ref_spans[1], strict=True), ref_spans[2], strict=True))
+    out: list[float] = []
+    total = len(rets)
+    for end in range(total - n_new + 1, total + 1):
+        xs: list[float] = []
+        ys: list[float] = []
+        for i in range(max(0, end - window), end):
+            y = ref_by_span.get((buckets[i], prevs[i]))
+            if y is not None:
+                xs.append(rets[i])
+                ys.append(y)
+        out.append(pearson(xs, ys) if len(xs) >= min_pairs else math.nan)
+    return out

@@ -65,5 +65,7 @@ def test_tick_arrays_reject_bad_columns() -> None:
         TickArrays(ts=ts[::-1].copy(), price=px, qty=np.zeros(3))
     with pytest.raises(ValueError, match="positive"):
         TickArrays(ts=ts, price=np.array([1.0, 0.0, 3.0]), qty=np.zeros(3))
+    with pytest.raises(ValueError, match="qty must be >= 0"):
+        TickArrays(ts=ts, price=px, qty=np.array([0.0, np.nan, 1.0]))
     with pytest.raises(ValueError, match="integer epoch ms"):
         TickArrays(ts=ts.astype(float), price=px, qty=np.zeros(3))
