@@ -88,16 +88,20 @@ def _pick(values: np.ndarray | None, at: np.ndarray) -> list[float]:
     return np.where(at >= 0, values[np.maximum(at, 0)], np.nan).tolist()
 
 
-def aggregate(open_bar: Bar, ticks: TickArrays, interval_ms: int) -> tuple[BarColumns, Bar, int]:
+def aggregate(
+    open_bar: Bar, ticks: TickArrays, interval_ms: int, first_open: int = 0
+) -> tuple[BarColumns, Bar, int]:
     """Fold ticks into the open bar; return the bars closed, the new open bar and the late-tick count.
 
-    Ticks whose interval precedes the open bar's belong to a bar already closed: they are dropped
-    and counted, never folded into a wrong bar.
+    Ticks of an interval before the open bar's, or before ``first_open`` (the interval after the
+    last closed bar), belong to a bar already closed: they are dropped and counted, never folded
+    into a wrong bar or a second bar of the same interval.
     """
     bucket = ticks.ts // interval_ms
     late = 0
-    if open_bar.bucket >= 0 and len(bucket) and bucket[0] < open_bar.bucket:
-        late = int(np.searchsorted(bucket, open_bar.bucket, side="left"))
+    floor = max(open_bar.bucket, first_open)
+    if len(bucket) and bucket[0] < floor:
+        late = int(np.searchsorted(bucket, floor, side="left"))
         ticks, bucket = ticks.slice(late, len(ticks)), bucket[late:]
     n = len(bucket)
     if n == 0:

@@ -69,12 +69,13 @@ def step(
         ref_closed, ref_open = close_due(ref.open_bar, int(ticks.ts[-1]), cfg.interval_ms)
         if ref_closed.bucket:
             ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
-    closed, open_bar, late = aggregate(state.main.open_bar, ticks, cfg.interval_ms)
+    main = state.main
+    closed, open_bar, late = aggregate(main.open_bar, ticks, cfg.interval_ms, main.prev_bucket + 1)
     main = replace(
-        state.main,
+        main,
         open_bar=open_bar,
-        late_ticks=state.main.late_ticks + late,
-        late_unreported=state.main.late_unreported + late,
+        late_ticks=main.late_ticks + late,
+        late_unreported=main.late_unreported + late,
     )
     if not closed.bucket:
         return replace(state, main=main, ref=ref), []
@@ -84,15 +85,18 @@ def step(
 
 def step_reference(state: FeatureState, ticks: TickArrays, cfg: FeatureConfig) -> FeatureState:
     """Fold a batch of the reference series' ticks in (its bars only feed ``rho``)."""
-    closed, open_bar, late = aggregate(state.ref.open_bar, ticks, cfg.interval_ms)
-    ref = replace(state.ref, open_bar=open_bar, late_ticks=state.ref.late_ticks + late)
+    ref = state.ref
+    closed, open_bar, late = aggregate(ref.open_bar, ticks, cfg.interval_ms, ref.prev_bucket + 1)
+    ref = replace(ref, open_bar=open_bar, late_ticks=ref.late_ticks + late)
     return replace(state, ref=_close_reference(ref, closed, cfg))
 
 
 def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[FeatureState, list[FeatureEvent]]:
     """Close bars whose interval event time ``now_ms`` has passed, e.g. from a timer in a quiet market."""
-    ref_closed, ref_open = close_due(state.ref.open_bar, now_ms, cfg.interval_ms)
-    ref = _close_reference(replace(state.ref, open_bar=ref_open), ref_closed, cfg)
+    ref = state.ref
+    ref_closed, ref_open = close_due(ref.open_bar, now_ms, cfg.interval_ms)
+    if ref_closed.bucket:
+        ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
     closed, open_bar = close_due(state.main.open_bar, now_ms, cfg.interval_ms)
     main = replace(state.main, open_bar=open_bar)
     if not closed.bucket:

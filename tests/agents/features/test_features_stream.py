@@ -105,3 +105,15 @@ def test_late_ticks_are_dropped_counted_and_flagged_once() -> None:
     assert [e["t0"] for e in out] == [2_000, 3_000]
     assert "LATE" in out[0]["dqc"] and "LATE" not in out[1]["dqc"]
     assert s.main.late_unreported == 0 and s.main.late_ticks == 2
+
+
+def test_a_tick_for_a_bar_closed_by_advance_is_late_not_a_second_bar() -> None:
+    cfg = FeatureConfig(interval_ms=1_000, atr_n=1, rv_window=2, ema_fast=1, ema_slow=2)
+    s, _ = step(FeatureState(symbol="S"), TickArrays.from_prices(np.array([100]), np.array([10.0])), cfg)
+    s, out = advance(s, 1_000, cfg)
+    assert [e["t0"] for e in out] == [1_000]
+    s, out = step(s, TickArrays.from_prices(np.array([999, 1_500]), np.array([50.0, 10.2])), cfg)
+    assert out == [] and s.main.late_ticks == 1
+    s, out = advance(s, 2_000, cfg)
+    assert [e["t0"] for e in out] == [2_000]
+    assert out[0]["features"]["gap_bars"] == 0 and "LATE" in out[0]["dqc"]
