@@ -118,7 +118,8 @@ class BinanceVenue:
         for market, client in self._rest.items():
             markets = await self._read("load_markets", lambda c=client: c.load_markets())  # type: ignore[misc]
             for m in markets.values():
-                if (market is Market.SPOT and m.get("spot")) or (market is Market.FUT and m.get("linear")):
+                # spot pairs, and USDT-M *perpetuals* only (dated linear futures are left out)
+                if (market is Market.SPOT and m.get("spot")) or (market is Market.FUT and m.get("swap")):
                     inst = parse_account.instrument(m, market)
                     instruments[(market, inst.symbol)] = inst
                     self._ccxt_symbols[(market, inst.symbol)] = m["symbol"]

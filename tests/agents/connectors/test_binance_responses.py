@@ -14,6 +14,7 @@ from typing import Any
 from binance_fixtures import VenueFactory, make_venue, static_case  # noqa: F401
 
 from agents.connectors.binance import parse
+from agents.connectors.port import OrderRequest
 from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, to_decimal
 
 CCXT_STATUS = {"open": {OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED}, "closed": {OrderStatus.FILLED}}
@@ -200,3 +201,99 @@ async def test_markets_become_instruments_from_exchange_filters(make_venue: Venu
     client = rig.venue._rest[Market.FUT]
     assert to_decimal(client.markets["BTC/USDT:USDT"]["precision"]["price"]) == btc_fut.tick_size
     assert client.enableRateLimit is True
+
+
+async def test_spot_market_order_full_answer_carries_exact_fills(make_venue: VenueFactory) -> None:
+    """Binance's documented FULL answer to a spot MARKET order (fills priced one by one)."""
+    rig = await make_venue()
+    full = {
+        "symbol": "BTCUSDT",
+        "orderId": 28,
+        "orderListId": -1,
+        "clientOrderId": "chm-mkt-9",
+        "transactTime": 1507725176595,
+        "price": "0.00000000",
+        "origQty": "0.00300000",
+        "executedQty": "0.00300000",
+        "cummulativeQuoteQty": "120.00030000",
+        "status": "FILLED",
+        "timeInForce": "GTC",
+        "type": "MARKET",
+        "side": "BUY",
+        "workingTime": 1507725176595,
+        "fills": [
+            {
+                "price": "40000.00000000",
+                "qty": "0.00200000",
+                "commission": "0.00000200",
+                "commissionAsset": "BTC",
+                "tradeId": 56,
+            },
+            {
+                "price": "40000.30000000",
+                "qty": "0.00100000",
+                "commission": "0.00000100",
+                "commissionAsset": "BTC",
+                "tradeId": 57,
+            },
+        ],
+    }
+    rig.session.reply("POST", "/api/v3/order", (200, full))
+    req = OrderRequest(
+        Symbol("BTCUSDT"), Market.SPOT, Side.BUY, OrderType.MARKET, D("0.003"), ClientOrderId("chm-mkt-9")
+    )
+    state = await rig.venue.create_order(req)
+    sent = rig.session.to("POST", "/api/v3/order")[0].params
+    # quantity, not quoteOrderQty: ccxt only spends quote when given a price
+    assert {k: sent[k] for k in ("type", "quantity", "newOrderRespType")} == {
+        "type": "MARKET",
+        "quantity": "0.003",
+        "newOrderRespType": "FULL",
+    }
+    assert "quoteOrderQty" not in sent and "price" not in sent
+    assert (state.status, state.filled_qty, state.avg_price) == (OrderStatus.FILLED, D("0.003"), D("40000.1"))
+    assert [(f.trade_id, f.price, f.qty, f.fee, f.fee_asset) for f in state.fills] == [
+        ("56", D("40000"), D("0.002"), D("0.000002"), "BTC"),
+        ("57", D("40000.3"), D("0.001"), D("0.000001"), "BTC"),
+    ]
+    assert sum(f.qty for f in state.fills) == state.filled_qty
+
+
+async def test_spot_cancel_answer_reports_our_id_not_the_cancel_id(make_venue: VenueFactory) -> None:
+    rig = await make_venue()
+    answer = {
+        "symbol": "LTCUSDT",
+        "origClientOrderId": "chm-lim-4",
+        "orderId": 4,
+        "orderListId": -1,
+        "clientOrderId": "cancelMyOrder1",
+        "transactTime": 1684804350068,
+        "price": "50.00000000",
+        "origQty": "1.00000000",
+        "executedQty": "0.25000000",
+        "cummulativeQuoteQty": "12.50000000",
+        "status": "CANCELED",
+        "timeInForce": "GTC",
+        "type": "LIMIT",
+        "side": "BUY",
+    }
+    rig.session.reply("DELETE", "/api/v3/order", (200, answer))
+    state = await rig.venue.cancel_order(Market.SPOT, Symbol("LTCUSDT"), ClientOrderId("chm-lim-4"))
+    assert rig.session.to("DELETE", "/api/v3/order")[0].params == {
+        "symbol": "LTCUSDT",
+        "origClientOrderId": "chm-lim-4",
+    }
+    assert (state.client_order_id, state.status, state.filled_qty, state.avg_price, state.ts) == (
+        "chm-lim-4",
+        OrderStatus.CANCELED,
+        D("0.25"),
+        D("50"),
+        1684804350068,
+    )
+
+
+async def test_binance_venue_satisfies_the_port(make_venue: VenueFactory) -> None:
+    from agents.connectors.port import Venue
+
+    rig = await make_venue(load=False)
+    assert isinstance(rig.venue, Venue) and rig.venue.name == "binance"
