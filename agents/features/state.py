@@ -8,6 +8,7 @@ Compare states by ``to_dict()``: ``==`` on the records follows float rules, wher
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,8 +25,8 @@ def _encode(obj: object, kinds: dict[str, str]) -> dict[str, Any]:
             d[name] = None if v != v else v  # v != v only for NaN
         elif kind == "floats":
             d[name] = [None if x != x else x for x in v]
-        elif kind == "ints":
-            d[name] = list(v)
+        elif kind == "ints":  # bar ids, mostly consecutive: deltas write as "1"
+            d[name] = [v[0], *(b - a for a, b in itertools.pairwise(v))] if v else []
         else:
             d[name] = v
     return d
@@ -40,7 +41,7 @@ def _decode(d: dict[str, Any], kinds: dict[str, str]) -> dict[str, Any]:
         elif kind == "floats":
             kw[name] = tuple(NAN if x is None else float(x) for x in v)
         elif kind == "ints":
-            kw[name] = tuple(int(x) for x in v)
+            kw[name] = tuple(itertools.accumulate(int(x) for x in v))
         elif kind == "bool":
             kw[name] = bool(v)
         else:
