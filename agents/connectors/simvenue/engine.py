@@ -12,12 +12,13 @@ from agents.connectors.port import Fill, Instrument, OrderRequest, OrderState
 from agents.connectors.simvenue.config import SimVenueConfig
 from agents.connectors.simvenue.funding import FundingBook, FundingPayment
 from agents.connectors.simvenue.market import Level, MarketState
-from agents.connectors.simvenue.orders import STOP_TYPES, SimOrder, stop_hit
+from agents.connectors.simvenue.orders import STOP_TYPES, SimOrder, fires_on_rise, stop_hit
 from agents.connectors.simvenue.positions import PositionBook
 from agents.connectors.simvenue.wallets import USDT_STEP, ZERO, Wallets, money
 from chimera.model import ClientOrderId, Market, OrderStatus, OrderType, Side, Symbol, TimeInForce
 
 Key = tuple[Market, Symbol]
+INF, NEG_INF = Decimal("Infinity"), Decimal("-Infinity")
 INSUFFICIENT_SPOT = "Account has insufficient balance for requested action."
 
 
@@ -38,6 +39,9 @@ class Engine:
         self.orders: dict[tuple[Market, ClientOrderId], SimOrder] = {}
         self.open: dict[tuple[Market, ClientOrderId], SimOrder] = {}  # not final, in submission order
         self.open_by_key: dict[Key, dict[ClientOrderId, SimOrder]] = {k: {} for k in self.instruments}
+        # per instrument: highest resting buy, lowest resting sell, highest falling stop, lowest
+        # rising stop — a trade between them touches no order, so most ticks skip the order scan
+        self._bounds: dict[Key, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self.now: int | None = None
         self.funding = FundingBook()
         self._order_seq = 0
@@ -70,6 +74,7 @@ class Engine:
             o.reservation = None
         self.open.pop((o.req.market, o.req.client_order_id), None)
         self.open_by_key[(o.req.market, o.req.symbol)].pop(o.req.client_order_id, None)
+        self._changed((o.req.market, o.req.symbol))
         self._touch(o)
 
     def _end_sibling(self, o: SimOrder, status: OrderStatus) -> None:
@@ -82,6 +87,27 @@ class Engine:
 
     def _instrument_orders(self, key: Key) -> list[SimOrder]:
         return list(self.open_by_key[key].values())
+
+    def _changed(self, key: Key) -> None:
+        self._bounds.pop(key, None)
+
+    def _bounds_of(self, key: Key) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        bounds = self._bounds.get(key)
+        if bounds is None:
+            buy, sell, fall, rise = NEG_INF, INF, NEG_INF, INF
+            for o in self.open_by_key[key].values():
+                if o.is_stop and not o.triggered and o.req.stop_price is not None:
+                    if fires_on_rise(o.req.type, o.side):
+                        rise = min(rise, o.req.stop_price)
+                    else:
+                        fall = max(fall, o.req.stop_price)
+                elif o.is_limit and o.req.price is not None:
+                    if o.side is Side.BUY:
+                        buy = max(buy, o.req.price)
+                    else:
+                        sell = min(sell, o.req.price)
+            bounds = self._bounds[key] = (buy, sell, fall, rise)
+        return bounds
 
     def _reduce_cap(self, o: SimOrder) -> Decimal:
         """Quantity the order may still fill; reduce-only orders never grow or flip a position."""
@@ -138,6 +164,9 @@ class Engine:
         return self.instruments[(o.req.market, o.req.symbol)].tick_size
 
     def _trigger(self, key: Key, last: Decimal) -> None:
+        _, _, fall, rise = self._bounds_of(key)
+        if fall < last < rise:
+            return
         for o in self._instrument_orders(key):
             stop = o.req.stop_price
             if not o.is_stop or o.triggered or not o.live or o.final:
@@ -146,6 +175,7 @@ class Engine:
             if not stop_hit(o.req.type, o.side, stop, last):
                 continue
             o.triggered = True
+            self._changed(key)
             self._end_sibling(o, OrderStatus.EXPIRED)
             if o.req.close_position:
                 o.qty = abs(self.book.qty(o.req.symbol))
@@ -248,6 +278,9 @@ class Engine:
     def _match_trade(self, key: Key, price: Decimal, qty: Decimal) -> None:
         """Resting limits fill at their own price when a trade prints at or through it, sharing
         the traded quantity in submission order."""
+        buy, sell, _, _ = self._bounds_of(key)
+        if buy < price < sell:
+            return
         available = qty
         for o in self._instrument_orders(key):
             if available <= 0:

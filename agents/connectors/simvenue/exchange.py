@@ -215,6 +215,7 @@ class SimExchange(Engine):
         self.orders[(o.req.market, o.req.client_order_id)] = o
         self.open[(o.req.market, o.req.client_order_id)] = o
         self.open_by_key[(o.req.market, o.req.symbol)][o.req.client_order_id] = o
+        self._changed((o.req.market, o.req.symbol))
         self._touch(o)
 
     def _reserve(self, req: OrderRequest, qty: Decimal | None, ref: Decimal | None) -> Reservation | None:

@@ -151,11 +151,16 @@ def duplicate_error(market: Market, cid: str) -> VenueError:
     return DuplicateClientOrderId(f"ClientOrderId is duplicated. ({cid})", code=-4116)
 
 
+def fires_on_rise(order_type: OrderType, side: Side) -> bool:
+    """Does this stop fire when the price rises to it (buy stops, sell take-profits)?"""
+    if order_type is OrderType.TAKE_PROFIT_MARKET:
+        return side is Side.SELL
+    return side is Side.BUY
+
+
 def stop_hit(order_type: OrderType, side: Side, stop: Decimal, last: Decimal) -> bool:
     """Has the last price reached the stop? Stops fire against the position, take-profits with it."""
-    protective_buy = side is Side.BUY and order_type in (OrderType.STOP_MARKET, OrderType.STOP_LOSS_LIMIT)
-    tp_sell = side is Side.SELL and order_type is OrderType.TAKE_PROFIT_MARKET
-    return last >= stop if protective_buy or tp_sell else last <= stop
+    return last >= stop if fires_on_rise(order_type, side) else last <= stop
 
 
 def oco_legs(req: OcoRequest, inst: Instrument, last: Decimal | None) -> tuple[OrderRequest, OrderRequest]:
