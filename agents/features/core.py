@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -36,7 +36,18 @@ from agents.features.ticks import TickArrays
 from agents.features.windows import rho_series, rolling_std
 from chimera.model import signal_id_for
 
-FeatureEvent = dict[str, Any]
+
+class FeatureEvent(TypedDict):
+    """What S2 publishes on ``feat.events`` (keyed by symbol) and records in ``signals``."""
+
+    signal_id: str
+    t0: int  # bar close, epoch ms
+    symbol: str
+    features: dict[str, float | int | None]  # keys: FEATURES; null while a window warms up
+    dqc: list[str]  # Dqc values
+    config_rev: str
+
+
 # the keys of an event's ``features``, in the order _close_main builds their values (NaN -> None)
 FEATURES = (
     "open",
