@@ -16,7 +16,7 @@ from agents.connectors.cli import record, replay
 from agents.connectors.marketdata import MarketEvent, MicroBatcher
 from agents.connectors.recordings import load_file
 from agents.connectors.recordings.recorded import batch_events
-from agents.connectors.replay import replay_records, run_replay
+from agents.connectors.replay import BulkProducer, replay_records, run_replay
 from tests.agents.connectors.market_fixtures import BTC_BARS, BTC_MONTH, DATA, batches_of, broken_copy, drain
 from topics.market import FundingEvent
 
@@ -164,3 +164,11 @@ def test_replay_refuses_an_unknown_file_before_touching_the_broker(tmp_path: Pat
     result = CliRunner().invoke(replay, [str(odd), "--bootstrap", "127.0.0.1:1", "--no-progress"])
     assert result.exit_code == 2
     assert f"{odd}: unknown recording format" in result.output
+
+
+@pytest.mark.kafka
+def test_an_undelivered_message_fails_the_flush(kafka_bootstrap: str, unique_name: str) -> None:
+    producer = BulkProducer(kafka_bootstrap, {"message.timeout.ms": 1_000, "allow.auto.create.topics": False})
+    producer.send(f"{unique_name}.never_created", "BTCUSDT", b"{}")
+    with pytest.raises(RuntimeError, match="1 errors"):
+        producer.flush(10)
