@@ -29,6 +29,20 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot send a {type(value).__name__} to ClickHouse: {value!r}")
 
 
+def _first(values: Sequence[Any]) -> Any:
+    return next((v for v in values if v is not None and v != []), None)
+
+
+def _jsonable(column: Sequence[Any]) -> list[Any]:
+    """Stringify Decimal columns up front: json's C encoder then never calls back into Python."""
+    first = _first(column)
+    if isinstance(first, Decimal):
+        return [None if v is None else str(v) for v in column]
+    if isinstance(first, list | tuple) and isinstance(_first(first), Decimal):
+        return [None if v is None else [None if x is None else str(x) for x in v] for v in column]
+    return list(column)
+
+
 class ChdbHttpBackend:
     name = "chdb-http"
 
@@ -68,7 +82,7 @@ class ChdbHttpBackend:
             "database": self.database,
             "table": table,
             "columns": list(columns),
-            "data": [list(col) for col in data],
+            "data": [_jsonable(col) for col in data],
             "dedup_token": dedup_token,
         }
         body = json.dumps(doc, default=_json_default, allow_nan=True).encode()
