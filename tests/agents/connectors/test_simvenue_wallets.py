@@ -80,3 +80,11 @@ def test_config_is_frozen_and_fills_default_fees() -> None:
     assert (spot.maker_fee, spot.taker_fee) == (D("0.001"), D("0.001"))
     assert (fut.maker_fee, fut.taker_fee) == (D("0.0002"), D("0.0005"))
     assert cfg.leverage_for(BTC) == 10
+
+
+def test_config_round_trips_through_json_exactly() -> None:
+    cfg = make_config(latency_ms=25, leverage={BTC: 7}, market_slippage="0.00025")
+    text = cfg.model_dump_json()
+    again = type(cfg).model_validate_json(text)
+    assert again == cfg
+    assert again.market_slippage == D("0.00025") and again.initial_balances[SPOT]["BTC"] == D("1")
