@@ -134,3 +134,11 @@ class FundingEvent(BaseModel):
     @classmethod
     def decode(cls, data: bytes | str) -> FundingEvent:
         return cls.model_validate_json(data)
+
+
+# logical topic -> schema, for the topic registry
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "mkt.spot": MarketBatch,
+    "mkt.perp": MarketBatch,
+    "mkt.funding": FundingEvent,
+}
