@@ -104,7 +104,9 @@ def load_depth(snapshot: Path, updates: Path | None = None, market: Market = Mar
     """Binance depth snapshot + diff updates -> one book event per snapshot / update id.
 
     Diffs older than the snapshot (``last_update_id`` <= the snapshot's) are dropped, as Binance
-    prescribes; a quantity of 0 removes the level.
+    prescribes; a quantity of 0 removes the level. A gap between the snapshot and the first diff is
+    not refused: the NautilusTrader sample has one (its diff comes ~10 minutes after the snapshot,
+    which holds bids only), so its second book is the snapshot's bids updated plus the diff's asks.
     """
     if updates is None:
         candidate = snapshot.with_name(snapshot.name.replace("-snap", "-update"))
