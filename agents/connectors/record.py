@@ -62,8 +62,8 @@ def capture(bootstrap: str, topics: list[str], prefix: str, out: Path, timeout_s
         lines: list[tuple[int, str]] = []
         waited = 0.0
         while ends and waited < timeout_s:
-            msgs = consumer.consume(10_000, timeout=0.5)
-            waited = 0.0 if msgs else waited + 0.5
+            msgs = consumer.consume(1_000, timeout=0.05)
+            waited = 0.0 if msgs else waited + 0.05
             for msg in msgs:
                 if msg.error():
                     raise RuntimeError(f"consume failed: {msg.error()}")

@@ -42,8 +42,8 @@ def drain(bootstrap: str, topic: str, timeout_s: float = 20.0) -> list[tuple[str
         out: list[tuple[str, bytes]] = []
         waited = 0.0
         while ends and waited < timeout_s:
-            msgs = consumer.consume(10_000, timeout=0.5)
-            waited = 0.0 if msgs else waited + 0.5
+            msgs = consumer.consume(1_000, timeout=0.05)
+            waited = 0.0 if msgs else waited + 0.05
             for msg in msgs:
                 assert msg.error() is None, msg.error()
                 out.append(((msg.key() or b"").decode(), msg.value() or b""))
