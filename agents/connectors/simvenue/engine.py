@@ -6,7 +6,19 @@ adds the public calls. Every change is appended to ``_out`` (order snapshots, fi
 
 from __future__ import annotations
 
-from decimal import ROUND_UP, Decimal
+import functools
+from collections.abc import Callable
+from decimal import (
+    ROUND_HALF_EVEN,
+    ROUND_UP,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import ParamSpec, TypeVar
 
 from agents.connectors.port import Fill, Instrument, OrderRequest, OrderState
 from agents.connectors.simvenue.config import SimVenueConfig
@@ -23,6 +35,24 @@ INSUFFICIENT_SPOT = "Account has insufficient balance for requested action."
 
 
 SimEvent = OrderState | Fill | FundingPayment
+
+
+# The arithmetic context every public call runs in, whatever the caller's thread has set: ccxt,
+# for one, switches the thread's context to ROUND_HALF_UP when it formats a number.
+EXACT = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exact(method: Callable[P, R]) -> Callable[P, R]:
+    """Run ``method`` in :data:`EXACT`, so results never depend on the ambient decimal context."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(EXACT):
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 def ceil_money(value: Decimal) -> Decimal:

@@ -27,7 +27,7 @@ from agents.connectors.port import (
     VenueError,
 )
 from agents.connectors.simvenue.config import SimVenueConfig
-from agents.connectors.simvenue.engine import Engine, Key, SimEvent, ceil_money
+from agents.connectors.simvenue.engine import Engine, Key, SimEvent, ceil_money, exact
 from agents.connectors.simvenue.funding import FundingPayment
 from agents.connectors.simvenue.orders import SimOrder, duplicate_error, oco_legs, validate
 from agents.connectors.simvenue.wallets import Reservation, money
@@ -41,6 +41,7 @@ class SimExchange(Engine):
         super().__init__(config)
 
     # ---- market events -------------------------------------------------------------------------
+    @exact
     def on_trade(
         self, symbol: str, market: Market, ts: int, price: Decimal, qty: Decimal, side: Side | None = None
     ) -> list[SimEvent]:
@@ -62,6 +63,7 @@ class SimExchange(Engine):
             self._check_liquidation(key[1])
         return self._drain()
 
+    @exact
     def on_quote(self, symbol: str, market: Market, ts: int, bids: Levels, asks: Levels) -> list[SimEvent]:
         """A book snapshot (one level each side = best bid/ask), best first or in any order."""
         key = self._key(market, symbol)
@@ -76,6 +78,7 @@ class SimExchange(Engine):
             self._check_liquidation(key[1])
         return self._drain()
 
+    @exact
     def on_mark_price(self, symbol: str, ts: int, mark: Decimal) -> list[SimEvent]:
         key = self._key(Market.FUT, symbol)
         if mark <= 0:
@@ -85,6 +88,7 @@ class SimExchange(Engine):
         self._check_liquidation(key[1])
         return self._drain()
 
+    @exact
     def on_funding_rate(self, symbol: str, ts: int, rate: Decimal, funding_time: int) -> list[SimEvent]:
         """The rate for the settlement at ``funding_time``.
 
@@ -98,12 +102,14 @@ class SimExchange(Engine):
         self.funding.make_latest(known)
         return self._drain()
 
+    @exact
     def advance(self, ts: int) -> list[SimEvent]:
         """Move event time with no market data (settles any funding crossed)."""
         self._advance(ts)
         return self._drain()
 
     # ---- orders --------------------------------------------------------------------------------
+    @exact
     def submit(self, req: OrderRequest) -> OrderState:
         key = self._key(req.market, req.symbol)
         inst = self.instruments[key]
@@ -128,6 +134,7 @@ class SimExchange(Engine):
             self._activate(o)
         return o.state()
 
+    @exact
     def submit_oco(self, req: OcoRequest) -> list[OrderState]:
         """A spot OCO: LIMIT_MAKER leg + STOP_LOSS_LIMIT leg sharing one reservation."""
         key = self._key(Market.SPOT, req.symbol)
@@ -159,6 +166,7 @@ class SimExchange(Engine):
                     self._activate(o)
         return [o.state() for o in legs]
 
+    @exact
     def cancel(self, market: Market, symbol: str, client_order_id: ClientOrderId) -> OrderState:
         o = self.orders.get((market, client_order_id))
         if o is None or o.req.symbol != symbol or o.req.client_order_id != client_order_id:
@@ -170,6 +178,7 @@ class SimExchange(Engine):
         return o.state()
 
     # ---- queries -------------------------------------------------------------------------------
+    @exact
     def order(self, market: Market, symbol: str, client_order_id: ClientOrderId) -> OrderState:
         o = self.orders.get((market, client_order_id))
         if o is None or o.req.symbol != symbol or o.req.client_order_id != client_order_id:
@@ -181,6 +190,7 @@ class SimExchange(Engine):
         o = self.orders[(market, client_order_id)]
         return o.reason, o.code
 
+    @exact
     def open_orders(self, market: Market, symbol: str | None = None) -> list[OrderState]:
         return [
             o.state() for o in self.open.values() if o.req.market is market and symbol in (None, o.req.symbol)
@@ -189,6 +199,7 @@ class SimExchange(Engine):
     def balances(self, market: Market) -> dict[str, Balance]:
         return self.wallets.balances(market)
 
+    @exact
     def positions(self) -> list[Position]:
         return [
             p.view(self.markets[(Market.FUT, s)].mark)
@@ -196,6 +207,7 @@ class SimExchange(Engine):
             if p.qty
         ]
 
+    @exact
     def transfer(
         self, asset: str, amount: Decimal, from_wallet: Market, to_wallet: Market, transfer_id: str
     ) -> TransferResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 from simvenue_fixtures import REPO, D, make_config
@@ -57,7 +57,7 @@ def expected_payments(
             own = r.rate if isinstance(r, FundingEvent) and r.funding_time == boundary else None
             use = own if own is not None else rate
             if use is not None and last_price is not None:
-                amount = (-qty * last_price * use).quantize(D("0.00000001"))
+                amount = (-qty * last_price * use).quantize(D("0.00000001"), rounding=ROUND_HALF_EVEN)
                 out.append((boundary, use, amount))
             boundary += H8
         prev_ts = r.ts

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, localcontext
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,13 @@ def test_two_runs_are_identical() -> None:
     assert first == second
     assert first.count("Fill(") > 20  # the run really trades
     assert "FundingPayment(" in first
+
+
+def test_results_do_not_depend_on_the_callers_decimal_context() -> None:
+    with localcontext() as ctx:  # what ccxt leaves behind, and worse
+        ctx.rounding, ctx.prec = ROUND_HALF_UP, 12
+        hostile = scripted_run()
+    assert hostile == scripted_run()
 
 
 def test_another_process_with_another_hash_seed_gives_the_same_bytes() -> None:
