@@ -13,7 +13,8 @@ no return is invented for them — the next bar's return spans the gap and is fl
   the pairs, among this symbol's last ``rho_window`` returns, whose reference return spans the same
   two bars; null below ``rho_min_pairs`` pairs. A reference bar closes on a later reference tick
   or once this symbol's event time passes its end, so the shell must feed a time window's
-  reference ticks before the symbol's own; a reference lagging further only loses pairs.
+  reference ticks before the symbol's own (up to ``REF_LEAD_WINDOWS`` rho windows ahead); a
+  reference fed late only loses pairs.
 - ``ema_fast`` / ``ema_slow``: ``EMA += a * (close - EMA)`` with ``a = 2 / (span + 1)``, seeded with
   the first close (pandas ``ewm(span, adjust=False)``).
 - ``spread_bp`` (last in bar), ``spread_bp_mean`` (mean over the bar's book rows), ``depth`` (last
@@ -22,6 +23,7 @@ no return is invented for them — the next bar's return spans the gap and is fl
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import replace
 from typing import TypedDict
@@ -48,6 +50,7 @@ class FeatureEvent(TypedDict):
     config_rev: str
 
 
+REF_LEAD_WINDOWS = 10  # how many rho windows the reference may run ahead before losing pairs
 # the keys of an event's ``features``, in the order _close_main builds their values (NaN -> None)
 FEATURES = (
     "open",
@@ -79,7 +82,7 @@ def step(
         # last tick is complete (its ticks were fed first), so it joins the pairs of this batch's bars
         ref_closed, ref_open = close_due(ref.open_bar, int(ticks.ts[-1]), cfg.interval_ms)
         if ref_closed.bucket:
-            ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
+            ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, state.main, cfg)
     main = state.main
     closed, open_bar, late = aggregate(main.open_bar, ticks, cfg.interval_ms, main.prev_bucket + 1)
     main = replace(
@@ -91,7 +94,7 @@ def step(
     if not closed.bucket:
         return replace(state, main=main, ref=ref), []
     main, events = _close_main(state.symbol, main, closed, ref, cfg)
-    return replace(state, main=main, ref=ref), events
+    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), events
 
 
 def step_reference(state: FeatureState, ticks: TickArrays, cfg: FeatureConfig) -> FeatureState:
@@ -99,7 +102,7 @@ def step_reference(state: FeatureState, ticks: TickArrays, cfg: FeatureConfig) -
     ref = state.ref
     closed, open_bar, late = aggregate(ref.open_bar, ticks, cfg.interval_ms, ref.prev_bucket + 1)
     ref = replace(ref, open_bar=open_bar, late_ticks=ref.late_ticks + late)
-    return replace(state, ref=_close_reference(ref, closed, cfg))
+    return replace(state, ref=_close_reference(ref, closed, state.main, cfg))
 
 
 def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[FeatureState, list[FeatureEvent]]:
@@ -107,16 +110,18 @@ def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[Featu
     ref = state.ref
     ref_closed, ref_open = close_due(ref.open_bar, now_ms, cfg.interval_ms)
     if ref_closed.bucket:
-        ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, cfg)
+        ref = _close_reference(replace(ref, open_bar=ref_open), ref_closed, state.main, cfg)
     closed, open_bar = close_due(state.main.open_bar, now_ms, cfg.interval_ms)
     main = replace(state.main, open_bar=open_bar)
     if not closed.bucket:
         return replace(state, main=main, ref=ref), []
     main, events = _close_main(state.symbol, main, closed, ref, cfg)
-    return replace(state, main=main, ref=ref), events
+    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), events
 
 
-def _close_reference(ref: SeriesState, closed: BarColumns, cfg: FeatureConfig) -> SeriesState:
+def _close_reference(
+    ref: SeriesState, closed: BarColumns, main: SeriesState, cfg: FeatureConfig
+) -> SeriesState:
     buckets, prevs, rets = list(ref.ret_bucket), list(ref.ret_prev), list(ref.ret)
     pb, pc, n = ref.prev_bucket, ref.prev_close, ref.bars
     bars = closed.priced()
@@ -126,16 +131,27 @@ def _close_reference(ref: SeriesState, closed: BarColumns, cfg: FeatureConfig) -
             prevs.append(pb)
             rets.append(math.log(close / pc))
         pb, pc, n = bucket, close, n + 1
-    keep = 2 * cfg.history  # the reference may run ahead of the symbol by up to a window
-    return replace(
+    new = replace(
         ref,
         bars=n,
         prev_bucket=pb,
         prev_close=pc,
-        ret_bucket=tuple(buckets[-keep:]),
-        ret_prev=tuple(prevs[-keep:]),
-        ret=tuple(rets[-keep:]),
+        ret_bucket=tuple(buckets),
+        ret_prev=tuple(prevs),
+        ret=tuple(rets),
     )
+    return _prune_reference(new, main, cfg)
+
+
+def _prune_reference(ref: SeriesState, main: SeriesState, cfg: FeatureConfig) -> SeriesState:
+    """Keep the reference returns a later rho window of the symbol can still pair with: from the
+    oldest return of its newest window on, however far ahead, up to ``REF_LEAD_WINDOWS`` windows."""
+    w = cfg.rho_window - 1
+    oldest = main.ret_bucket[-w] if len(main.ret_bucket) >= w else -1
+    cut = max(bisect.bisect_left(ref.ret_bucket, oldest), len(ref.ret) - REF_LEAD_WINDOWS * cfg.rho_window)
+    if cut <= 0:
+        return ref
+    return replace(ref, ret_bucket=ref.ret_bucket[cut:], ret_prev=ref.ret_prev[cut:], ret=ref.ret[cut:])
 
 
 def _close_main(

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from features_kit import Runner, bar_replay_ticks, book_stream, ticks_of
+from features_kit import Runner, bar_replay_ticks, book_stream, random_sizes, ticks_of
 
 from agents.features.config import FeatureConfig
 from agents.features.core import FeatureEvent, advance, step, step_reference
@@ -87,14 +87,41 @@ def step_advance(state: FeatureState, cfg: FeatureConfig) -> tuple[FeatureState,
     return advance(state, state.main.open_bar.last_ts + cfg.interval_ms, cfg)
 
 
-def test_rho_matches_pandas_rolling_corr(btc_bars: pd.DataFrame, btc_ticks: TickArrays) -> None:
-    """ρ of BTC against a noisy copy with 3% of its minutes missing (so some spans do not align)."""
-    cfg = FeatureConfig(rho_window=60, rho_min_pairs=30)
-    rng = np.random.default_rng(11)
-    bars = btc_bars.iloc[:6000].reset_index(drop=True)
+def noisy_copy(bars: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A reference series: BTC closes times noise, with 3% of its minutes missing (so some spans
+    do not align with the symbol's)."""
+    rng = np.random.default_rng(seed)
     ref = bars[["ts", "close"]].copy()
     ref["close"] = ref["close"] * np.exp(rng.normal(0.0, 4e-4, len(ref)))
-    ref = ref[rng.random(len(ref)) > 0.03].reset_index(drop=True)
+    return ref[rng.random(len(ref)) > 0.03].reset_index(drop=True)
+
+
+def expected_rho(bars: pd.DataFrame, ref: pd.DataFrame, window: int, min_pairs: int) -> np.ndarray:
+    """Independent ρ: returns keyed by (bucket, previous bucket) in both series, joined, then a
+    pandas rolling correlation over the symbol's returns (pairwise-complete)."""
+
+    def spans(df: pd.DataFrame) -> pd.DataFrame:
+        b = df["ts"] // 60_000
+        return pd.DataFrame(
+            {"bucket": b, "prev": b.shift(1), "ret": np.log(df["close"] / df["close"].shift(1))}
+        )
+
+    joined = (
+        spans(bars)
+        .iloc[1:]
+        .merge(spans(ref).iloc[1:].rename(columns={"ret": "ref_ret"}), on=["bucket", "prev"], how="left")
+    )
+    assert joined["ref_ret"].isna().sum() > 0.03 * len(joined)
+    rho = joined["ret"].rolling(window, min_periods=min_pairs).corr(joined["ref_ret"])
+    pairs = joined["ref_ret"].notna().astype(float).rolling(window, min_periods=1).sum()
+    rho[pairs < min_pairs] = np.nan
+    return np.concatenate(([np.nan], rho.to_numpy()))  # the first bar has no return
+
+
+def test_rho_matches_pandas_rolling_corr(btc_bars: pd.DataFrame, btc_ticks: TickArrays) -> None:
+    cfg = FeatureConfig(rho_window=60, rho_min_pairs=30)
+    bars = btc_bars.iloc[:6000].reset_index(drop=True)
+    ref = noisy_copy(bars, seed=11)
     ref_ticks = TickArrays.from_prices(ref["ts"].to_numpy() + 30_000, ref["close"].to_numpy())
     main = btc_ticks.slice(0, 4 * len(bars))
 
@@ -102,36 +129,39 @@ def test_rho_matches_pandas_rolling_corr(btc_bars: pd.DataFrame, btc_ticks: Tick
     state, events = FeatureState(symbol="BTCUSDT"), []
     hour = 3_600_000
     for start in range(int(bars["ts"].iloc[0]) // hour * hour, int(bars["ts"].iloc[-1]) + hour, hour):
-        r = (ref_ticks.ts >= start) & (ref_ticks.ts < start + hour)
-        m = (main.ts >= start) & (main.ts < start + hour)
-        if r.any():
-            i = np.flatnonzero(r)
-            state = step_reference(state, ref_ticks.slice(int(i[0]), int(i[-1]) + 1), cfg)
-        if m.any():
-            i = np.flatnonzero(m)
-            state, out = step(state, main.slice(int(i[0]), int(i[-1]) + 1), cfg)
-            events += out
+        lo, hi = np.searchsorted(ref_ticks.ts, [start, start + hour])
+        state = step_reference(state, ref_ticks.slice(int(lo), int(hi)), cfg)
+        lo, hi = np.searchsorted(main.ts, [start, start + hour])
+        state, out = step(state, main.slice(int(lo), int(hi)), cfg)
+        events += out
 
-    # independent: main returns keyed by (bucket, previous bucket), reference likewise, then join
-    def spans(df: pd.DataFrame) -> pd.DataFrame:
-        b = df["ts"] // 60_000
-        return pd.DataFrame(
-            {"bucket": b, "prev": b.shift(1), "ret": np.log(df["close"] / df["close"].shift(1))}
-        )
-
-    m_sp = spans(bars).iloc[1:]
-    r_sp = spans(ref).iloc[1:].rename(columns={"ret": "ref_ret"})
-    joined = m_sp.merge(r_sp, on=["bucket", "prev"], how="left")
-    assert joined["ref_ret"].isna().sum() > 100
-    expected = joined["ret"].rolling(60, min_periods=30).corr(joined["ref_ret"])
-    count = joined["ref_ret"].notna().astype(float).rolling(60, min_periods=1).sum()
-    expected[count < 30] = np.nan
     rho = feature(events, "rho")
-    assert len(rho) == len(joined)  # the last bar is still open
-    assert np.isnan(rho[0])
-    got = rho[1:]
-    assert_close(got, expected.to_numpy()[: len(got)], "rho")
-    assert np.nanmean(got) > 0.5  # the copy moves with BTC
+    assert len(rho) == len(bars) - 1  # the last bar is still open
+    assert_close(rho, expected_rho(bars, ref, 60, 30)[: len(rho)], "rho")
+    assert np.nanmean(rho) > 0.5  # the copy moves with BTC
+
+
+def test_rho_with_the_reference_fed_hours_ahead(btc_bars: pd.DataFrame, btc_ticks: TickArrays) -> None:
+    """All 400 reference minutes first (under REF_LEAD_WINDOWS rho windows), then the symbol in
+    random batches: the same ρ as full knowledge."""
+    cfg = FeatureConfig(rho_window=40, rho_min_pairs=20)
+    bars = btc_bars.iloc[:400].reset_index(drop=True)
+    ref = noisy_copy(bars, seed=3)
+    state = step_reference(
+        FeatureState(symbol="BTCUSDT"),
+        TickArrays.from_prices(ref["ts"].to_numpy() + 30_000, ref["close"].to_numpy()),
+        cfg,
+    )
+    main = btc_ticks.slice(0, 4 * len(bars))
+    events = []
+    pos = 0
+    for size in random_sizes(np.random.default_rng(8), len(main), 50):
+        state, out = step(state, main.slice(pos, pos + size), cfg)
+        events += out
+        pos += size
+    rho = feature(events, "rho")
+    assert np.isfinite(rho).sum() > 300
+    assert_close(rho, expected_rho(bars, ref, 40, 20)[: len(rho)], "rho")
 
 
 def test_book_features_match_pandas_on_real_quotes(book_df: pd.DataFrame, runner: Runner) -> None:
