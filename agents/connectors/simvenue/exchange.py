@@ -26,7 +26,6 @@ from agents.connectors.port import (
     TransferResult,
     VenueError,
 )
-from agents.connectors.simvenue.config import SimVenueConfig
 from agents.connectors.simvenue.engine import Engine, Key, SimEvent, ceil_money, exact
 from agents.connectors.simvenue.funding import FundingPayment
 from agents.connectors.simvenue.orders import SimOrder, duplicate_error, oco_legs, validate
@@ -37,8 +36,7 @@ Levels = Iterable[tuple[Decimal, Decimal]]
 
 
 class SimExchange(Engine):
-    def __init__(self, config: SimVenueConfig) -> None:
-        super().__init__(config)
+    """Build with a :class:`SimVenueConfig`; feed it market events; send it orders."""
 
     # ---- market events -------------------------------------------------------------------------
     @exact
