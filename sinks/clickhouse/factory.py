@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from chimera.model.clock import Clock
 from chimera.settings import Settings
 from sinks.clickhouse.backend import ClickHouseBackend
+from sinks.clickhouse.sink import BatchingSink
 
 
 def open_backend(
@@ -26,3 +28,14 @@ def open_backend(
 
         return ServerBackend(settings.clickhouse_url, db)
     raise ValueError(f"unknown ClickHouse backend {kind!r}: use chdb, chdb-http or server")
+
+
+def open_sink(settings: Settings, clock: Clock, backend: ClickHouseBackend | None = None) -> BatchingSink:
+    """Return the batching sink sized by ``sink_batch_rows`` / ``sink_flush_ms``, on ``backend``
+    or on the settings' backend."""
+    return BatchingSink(
+        backend or open_backend(settings),
+        clock,
+        batch_rows=settings.sink_batch_rows,
+        flush_ms=settings.sink_flush_ms,
+    )

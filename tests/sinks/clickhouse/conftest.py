@@ -119,20 +119,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def chdb_owner(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """The chdb owner process on its own store and port, as ``chimera up`` starts it."""
+def start_chdb_owner(store: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start the chdb owner process on ``store`` as ``chimera up`` does; wait for /ping."""
     port = free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sinks.clickhouse.chdb_server",
-            "--path",
-            str(tmp_path / "owned"),
-            "--port",
-            str(port),
-        ],
+        [sys.executable, "-m", "sinks.clickhouse.chdb_server", "--path", str(store), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -141,15 +132,39 @@ def chdb_owner(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/ping", timeout=1).text == "Ok.\n":
-                break
+                return url, proc
         except httpx.HTTPError:
             time.sleep(0.1)
         if proc.poll() is not None:
             pytest.fail(f"chdb owner exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-    else:
-        proc.kill()
-        pytest.fail("chdb owner did not answer /ping within 30 s")
-    yield url, proc
+    proc.kill()
+    pytest.fail("chdb owner did not answer /ping within 30 s")
+
+
+def stop_chdb_owner(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def chdb_owner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """One chdb owner process for the session; tests use their own databases on it."""
+    url, proc = start_chdb_owner(tmp_path_factory.mktemp("owned"))
+    yield url, proc
+    stop_chdb_owner(proc)
+
+
+@pytest.fixture
+def owner_factory() -> Iterator[Callable[[Path], tuple[str, subprocess.Popen[bytes]]]]:
+    """Factory: start an owner on a given store; every one started is stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(store: Path) -> tuple[str, subprocess.Popen[bytes]]:
+        url, proc = start_chdb_owner(store)
+        started.append(proc)
+        return url, proc
+
+    yield start
+    for proc in started:
+        stop_chdb_owner(proc)

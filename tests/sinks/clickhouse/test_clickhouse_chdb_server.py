@@ -23,10 +23,10 @@ Owner = tuple[str, "subprocess.Popen[bytes]"]
 
 
 def test_insert_and_query_through_the_owner(
-    chdb_owner: Owner, fill_rows: Callable[..., list[dict[str, Any]]]
+    chdb_owner: Owner, fill_rows: Callable[..., list[dict[str, Any]]], unique_name: str
 ) -> None:
     url, _ = chdb_owner
-    conn = ChdbHttpBackend(url, "chimera_http")
+    conn = ChdbHttpBackend(url, unique_name)
     assert conn.ping()
     assert len(migrate(conn)) >= 3
     assert migrate(conn) == []
@@ -48,9 +48,9 @@ def test_insert_and_query_through_the_owner(
     assert conn.server_version() >= (22, 2)
 
 
-def test_bad_requests_get_clear_errors(chdb_owner: Owner) -> None:
+def test_bad_requests_get_clear_errors(chdb_owner: Owner, unique_name: str) -> None:
     url, _ = chdb_owner
-    conn = ChdbHttpBackend(url, "chimera_http")
+    conn = ChdbHttpBackend(url, unique_name)
     with pytest.raises(ClickHouseError, match=r"answered 400: .*UNKNOWN_TABLE"):
         conn.query("SELECT * FROM no_such_table")
     with pytest.raises(ClickHouseError, match=r"answered 400: .*lacks 'table'"):
@@ -59,24 +59,17 @@ def test_bad_requests_get_clear_errors(chdb_owner: Owner) -> None:
     assert conn.ping()  # the owner is still serving
 
 
-def test_owner_stops_cleanly_on_sigterm(chdb_owner: Owner) -> None:
-    url, proc = chdb_owner
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=15) == 0
-    with pytest.raises(ClickHouseError, match="unreachable"):
-        ChdbHttpBackend(url, "chimera_http")
-
-
-def test_second_owner_of_the_same_store_fails_to_start(chdb_owner: Owner, tmp_path: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "sinks.clickhouse.chdb_server",
-        "--path",
-        str(tmp_path / "owned"),
-        "--port",
-        "0",
-    ]
+def test_owner_is_exclusive_and_stops_cleanly_on_sigterm(
+    owner_factory: Callable[[Path], Owner], tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    url, proc = owner_factory(store)
+    cmd = [sys.executable, "-m", "sinks.clickhouse.chdb_server", "--path", str(store), "--port", "0"]
     second = subprocess.run(cmd, capture_output=True, timeout=60)
     assert second.returncode == 1
     assert b"chdb owner failed to start: cannot open chdb store" in second.stderr
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    with pytest.raises(ClickHouseError, match="unreachable"):
+        ChdbHttpBackend(url, "after_stop")

@@ -55,7 +55,7 @@ def test_backend_option_reaches_the_chdb_owner(
 ) -> None:
     url, _ = chdb_owner
     monkeypatch.setenv("CHIMERA_CHDB_HTTP_PORT", url.rsplit(":", 1)[1])
-    monkeypatch.setenv("CHIMERA_CLICKHOUSE_DATABASE", "cli_owner")
+    monkeypatch.setenv("CHIMERA_CLICKHOUSE_DATABASE", "cli_owner")  # its own database on the shared owner
     get_settings.cache_clear()
     runner = CliRunner()
     assert runner.invoke(main, ["db", "migrate", "--backend", "chdb-http"]).exit_code == 0
