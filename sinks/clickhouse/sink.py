@@ -3,8 +3,9 @@
 Rows are batched per (table, topic, partition) and written in one columnar insert when a batch
 reaches ``batch_rows``, when it is ``flush_ms`` old (event clock, checked on ``add`` and
 ``flush_due``), or on ``flush()`` at a checkpoint. A batch's insert token is derived from
-(table, topic, partition, first offset, last offset): re-written after a crash, the same batch is
-dropped by the engine where tokens exist, and collapses under ReplacingMergeTree everywhere.
+(table, topic, partition, first offset, last offset) and a fingerprint of its rows: re-written after
+a crash, the same batch is dropped by the engine where tokens exist, and collapses under
+ReplacingMergeTree everywhere.
 
 The caller commits Kafka offsets from :meth:`safe_offsets`: for each partition, the highest
 offset whose rows are all in ClickHouse (commit that + 1). An insert that fails keeps its batch
@@ -14,6 +15,7 @@ again later. A row that does not fit its table goes to ``dead_letters`` and the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +59,14 @@ class Batch:
     frozen: bool = False  # a failed insert: retried as is, with the same token
     retry_at_ms: int = 0
 
-    @property
-    def dedup_token(self) -> str:
-        return f"{self.table}:{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
+    def dedup_token(self, salt: str) -> str:
+        """Offsets name the batch; a fingerprint of its ends tells a replay (same rows: dropped)
+        from a new incarnation of the topic whose offsets restarted (a Tansu restart, a recreated
+        topic: new rows, must be kept). Hashing every row would cost as much as validating it."""
+        ends = f"{len(self.rows)}|{self.rows[0]!r}|{self.rows[-1]!r}".encode()
+        fingerprint = hashlib.blake2b(ends, digest_size=8).hexdigest()
+        where = f"{self.table}:{self.topic}:{self.partition}:{self.first_offset}-{self.last_offset}"
+        return f"{salt}{where}:{fingerprint}"
 
 
 class BatchingSink:
@@ -71,6 +78,7 @@ class BatchingSink:
         flush_ms: int = 1_000,
         max_pending_rows: int | None = None,
         retry_after_ms: int = 1_000,
+        token_salt: str = "",
     ) -> None:
         if batch_rows < 1 or flush_ms < 1:
             raise ValueError("batch_rows and flush_ms must be positive")
@@ -80,6 +88,7 @@ class BatchingSink:
         self.flush_ms = flush_ms
         self.max_pending_rows = max_pending_rows or 10 * batch_rows
         self.retry_after_ms = retry_after_ms
+        self.token_salt = token_salt  # e.g. a run id, when offsets may repeat with other rows
         self.dead_letters: list[DeadLetter] = []
         self.rows_written = 0
         self.last_error: SinkBackpressure | None = None
@@ -175,7 +184,7 @@ class BatchingSink:
                 schema = self.schema(batch.table)
                 data = columnar(batch.rows, len(schema.columns))
                 try:
-                    self.backend.insert(batch.table, schema.columns, data, batch.dedup_token)
+                    self.backend.insert(batch.table, schema.columns, data, batch.dedup_token(self.token_salt))
                 except ClickHouseError as exc:
                     batch.frozen = True
                     batch.retry_at_ms = now + self.retry_after_ms

@@ -92,6 +92,20 @@ def test_replay_after_crash_leaves_no_duplicate(
         assert _count(backend, "fills", unique_name, final=False) == 40  # tokens dropped the replays
 
 
+def test_restarted_offsets_with_new_rows_are_kept(
+    backend: ClickHouseBackend, make_sink: MakeSink, fill_rows: Rows, unique_name: str
+) -> None:
+    """A broker restarted with memory storage (embedded Tansu) numbers offsets from 0 again: the same
+    offsets now carry other rows, which the insert tokens must not drop."""
+    for run in range(2):
+        sink, _ = make_sink(backend, batch_rows=10)
+        for offset, row in enumerate(fill_rows(unique_name, 10, start=run * 10)):
+            sink.add(row, table="fills", topic="ord.results", partition=0, offset=offset)
+        sink.flush()
+    assert _count(backend, "fills", unique_name) == 20
+    assert _count(backend, "fills", unique_name, final=False) == 20
+
+
 def test_bad_row_is_dead_lettered_and_the_batch_goes_on(
     backend: ClickHouseBackend, make_sink: MakeSink, fill_rows: Rows, unique_name: str
 ) -> None:
