@@ -27,22 +27,6 @@ def rolling_std(history: np.ndarray, n_new: int, window: int) -> np.ndarray:
     return np.sqrt(ss / (window - 1))
 
 
-def pearson(x: list[float], y: list[float]) -> float:
-    """Pearson correlation of two equal-length lists; NaN when either is constant."""
-    n = len(x)
-    mx = math.fsum(x) / n
-    my = math.fsum(y) / n
-    sxy = sxx = syy = 0.0
-    for a, b in zip(x, y, strict=True):
-        da, db = a - mx, b - my
-        sxy += da * db
-        sxx += da * da
-        syy += db * db
-    if sxx == 0.0 or syy == 0.0:
-        return math.nan
-    return sxy / math.sqrt(sxx * syy)
-
-
 def rho_series(
     spans: tuple[list[int], list[int], list[float]],
     n_new: int,
@@ -57,15 +41,24 @@ def rho_series(
     if not ref_spans[2] or n_new == 0:
         return [math.nan] * n_new
     ref_by_span = dict(zip(zip(ref_spans[0], ref_spans[1], strict=True), ref_spans[2], strict=True))
-    out: list[float] = []
     total = len(rets)
-    for end in range(total - n_new + 1, total + 1):
-        xs: list[float] = []
-        ys: list[float] = []
-        for i in range(max(0, end - window), end):
-            y = ref_by_span.get((buckets[i], prevs[i]))
-            if y is not None:
-                xs.append(rets[i])
-                ys.append(y)
-        out.append(pearson(xs, ys) if len(xs) >= min_pairs else math.nan)
-    return out
+    first = max(0, total - n_new - window + 1)
+    ys = [ref_by_span.get(k, math.nan) for k in zip(buckets[first:], prevs[first:], strict=True)]
+    pad = np.full(max(0, n_new + window - 1 - len(ys)), np.nan)
+    xw = sliding_window_view(np.concatenate((pad, rets[first:])), window)
+    yw = sliding_window_view(np.concatenate((pad, ys)), window)
+    both = ~(np.isnan(xw) | np.isnan(yw))
+    n = both.sum(axis=1)
+    # sequential sums over each window, with unpaired slots as 0.0, as in rolling_std
+    x0, y0 = np.where(both, xw, 0.0), np.where(both, yw, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = np.add.accumulate(x0, axis=1)[:, -1] / n
+        my = np.add.accumulate(y0, axis=1)[:, -1] / n
+        dx = np.where(both, xw - mx[:, None], 0.0)
+        dy = np.where(both, yw - my[:, None], 0.0)
+        sxy = np.add.accumulate(dx * dy, axis=1)[:, -1]
+        sxx = np.add.accumulate(dx * dx, axis=1)[:, -1]
+        syy = np.add.accumulate(dy * dy, axis=1)[:, -1]
+        rho = sxy / np.sqrt(sxx * syy)
+    rho[(n < min_pairs) | (sxx == 0.0) | (syy == 0.0)] = np.nan
+    return list(rho.tolist())

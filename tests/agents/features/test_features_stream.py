@@ -117,3 +117,23 @@ def test_a_tick_for_a_bar_closed_by_advance_is_late_not_a_second_bar() -> None:
     s, out = advance(s, 2_000, cfg)
     assert [e["t0"] for e in out] == [2_000]
     assert out[0]["features"]["gap_bars"] == 0 and "LATE" in out[0]["dqc"]
+
+
+def test_random_splits_with_a_reference_series_are_bit_identical(btc_ticks: TickArrays) -> None:
+    cfg = FeatureConfig(rv_window=30, rho_window=60, rho_min_pairs=30)  # the reference may lead 600
+    main = btc_ticks.slice(0, 2_400)  # 600 bars
+    # a reference one tick per minute, 40 s in, slightly off BTC, every 7th minute missing
+    keep = np.arange(0, len(main), 4)
+    keep = keep[(keep // 4) % 7 != 3]
+    ref = TickArrays.from_prices(main.ts[keep] + 40_000, main.price[keep + 3] * (1 + 1e-4 * np.cos(keep)))
+    runs = []
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        state, events, pos = step_reference(FeatureState(symbol="BTCUSDT"), ref, cfg), [], 0
+        for size in random_sizes(rng, len(main), 300):
+            state, out = step(state, main.slice(pos, pos + size), cfg)
+            events += out
+            pos += size
+        runs.append((state.to_dict(), events))
+    assert runs[0] == runs[1] == runs[2]
+    assert sum(e["features"]["rho"] is not None for e in runs[0][1]) > 500
