@@ -5,7 +5,7 @@
 -- (38, 18): a product's scale is the sum of scales, so price * qty of two (38, 18) columns has
 -- scale 36 and 2 integer digits; 18.16 then fails with "Decimal math overflow" and chdb 26.9
 -- returns a wrong number without an error (measured). With 12, price * qty and price / qty work on
--- both; a product of three money columns needs a cast (e.g. toDecimal128(rate, 8)).
+-- both; a product of three needs a rescale: toDecimal128(qty * price, 8) * rate.
 -- Every table is a ReplacingMergeTree on the spec's idempotency key, so a batch written twice
 -- collapses: read with FINAL (or the *_latest views) for exact answers. $TABLE_SETTINGS is filled
 -- in per server version (sinks/clickhouse/dialect.py).

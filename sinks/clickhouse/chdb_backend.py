@@ -50,7 +50,10 @@ def _acquire(path: Path) -> Any:
         try:
             sess = chdb_session.Session(key)
         except Exception as exc:  # chdb raises bare RuntimeError when another process holds the dir
-            raise ClickHouseError(f"cannot open chdb store {key}: {exc}") from exc
+            raise ClickHouseError(
+                f"cannot open chdb store {key}: {exc} (another process owns it? if `chimera up` runs, "
+                "use --backend chdb-http)"
+            ) from exc
         for setting in JSON_OUTPUT_SETTINGS.split(", "):
             sess.query(f"SET {setting}", "Null")  # session-wide, so any statement may be a query
         _OPEN[key] = (sess, 1)

@@ -70,7 +70,7 @@ class ServerBackend:
         self._client = _client(url, self.database)
         self._lock = threading.Lock()  # one native connection: one statement at a time
         self._types: dict[str, dict[str, str]] = {}
-        self._dialect: Dialect | None = None
+        self._dialect: Dialect | None = None  # filled by dialect_of()
 
     def _execute(self, sql: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
