@@ -42,7 +42,8 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+        """Hash of the statements, not the file: editing a comment is not a schema change."""
+        return hashlib.sha256("\n;\n".join(self.statements()).encode()).hexdigest()[:16]
 
     def statements(self) -> list[str]:
         return split_statements(self.sql)
