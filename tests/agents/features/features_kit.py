@@ -20,20 +20,21 @@ BTC_1M = DATA / "btc-perp-20211231-20220201_1m.csv"
 Runner = Callable[[TickArrays, FeatureConfig, Sequence[int]], tuple[FeatureState, list[FeatureEvent]]]
 
 
-def load_bars(path: Path = BTC_1M) -> pd.DataFrame:
-    """The bar CSV with ``ts`` = bar open, epoch ms."""
+def load_bars(path: Path = BTC_1M, interval_ms: int = 60_000) -> pd.DataFrame:
+    """The bar CSV with ``ts`` = bar open, epoch ms (NautilusTrader stamps a bar with its close,
+    as the connectors' loader reads it)."""
     df = pd.read_csv(path)
     ts = pd.to_datetime(df["timestamp"], utc=True)
-    df["ts"] = (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    df["ts"] = (ts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1) - interval_ms
     return df[["ts", "open", "high", "low", "close", "volume"]].reset_index(drop=True)
 
 
 def bar_replay_ticks(bars: pd.DataFrame, interval_ms: int = 60_000) -> TickArrays:
-    """Four ticks per bar as the replay sends them: O at +0; H then L (open nearer the high) or L then
-    H at +1/4 and +1/2 of the interval; C just before the interval ends. Each carries a quarter of
-    the volume."""
+    """Four ticks per bar as the replay sends them (agents/connectors/recordings/bars.py): O at +0;
+    H then L (open strictly nearer the high) or L then H at +1/4 and +1/2 of the interval; C just
+    before the interval ends. Each carries a quarter of the volume."""
     o, h, lo, c = (bars[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
-    high_first = (h - o) <= (o - lo)
+    high_first = (h - o) < (o - lo)
     px = np.column_stack((o, np.where(high_first, h, lo), np.where(high_first, lo, h), c)).ravel()
     t = bars["ts"].to_numpy(np.int64)
     offs = np.array([0, interval_ms // 4, interval_ms // 2, interval_ms - 1], dtype=np.int64)
