@@ -37,9 +37,10 @@ def replay_ticks() -> TickArrays:
         milliseconds=1
     )
     o, h, lo, c = (df[k].to_numpy(np.float64) for k in ("open", "high", "low", "close"))
-    high_first = (h - o) <= (o - lo)
+    high_first = (h - o) < (o - lo)  # as agents/connectors/recordings/bars.py
     px = np.column_stack((o, np.where(high_first, h, lo), np.where(high_first, lo, h), c)).ravel()
-    ts = (t.to_numpy(np.int64)[:, None] + np.array([0, 15_000, 30_000, 59_999])[None, :]).ravel()
+    open_ts = t.to_numpy(np.int64) - 60_000  # NautilusTrader stamps a bar with its close
+    ts = (open_ts[:, None] + np.array([0, 15_000, 30_000, 59_999])[None, :]).ravel()
     return TickArrays(ts=ts, price=px, qty=np.repeat(df["volume"].to_numpy(np.float64) / 4, 4))
 
 

@@ -98,7 +98,7 @@ def test_core_fed_by_the_real_replay_path(btc_bars: pd.DataFrame, btc_ticks: Tic
     """Bars CSV -> the connectors' loader and micro-batcher -> wire JSON -> core: the same events as
     the core fed the arrays directly (volume to 1e-12: the loader splits it as an exact Decimal)."""
     cfg = FeatureConfig()
-    n_bars = 3_000
+    n_bars = 1_000
     batcher = MicroBatcher(window_ms=0, max_ticks=64)
     state, wired = FeatureState(symbol="BTCUSDT"), []
     loaded = load_bar_csv(BTC_1M, "BTCUSDT", Market.FUT)
