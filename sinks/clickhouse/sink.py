@@ -127,7 +127,7 @@ class BatchingSink:
         try:
             if len(batch.rows) >= self.batch_rows:
                 self._write([key], force=True)
-            self.flush_due()
+            self._write(self._due_keys(), force=False)
         except SinkBackpressure as exc:
             self.last_error = exc  # the batch is kept; flush() or the pending limit reports it
 
@@ -138,10 +138,12 @@ class BatchingSink:
 
     def flush_due(self) -> dict[TopicPartition, int]:
         """Write the batches at least ``flush_ms`` old (call from a timer too, not only from ``add``)."""
-        now = self.clock.now_ms()
-        due = [k for k, q in self._batches.items() if q and now - q[0].created_ms >= self.flush_ms]
-        self._write(due, force=False)
+        self._write(self._due_keys(), force=False)
         return self.safe_offsets()
+
+    def _due_keys(self) -> list[tuple[str, str, int]]:
+        now = self.clock.now_ms()
+        return [k for k, q in self._batches.items() if q and now - q[0].created_ms >= self.flush_ms]
 
     def flush(self) -> dict[TopicPartition, int]:
         """Write every batch (checkpoint); return the offsets safe to commit."""
