@@ -99,8 +99,7 @@ class ChdbBackend:
 
     def execute(self, sql: str) -> None:
         self._run(sql, "Null")
-        if sql.lstrip()[:6].upper() in ("CREATE", "ALTER ", "DROP T", "DROP D", "RENAME"):
-            self._types.clear()
+        self._types.clear()  # a DDL statement may have changed a table
 
     def query(self, sql: str) -> QueryResult:
         return decode_json_compact(self._run(sql))

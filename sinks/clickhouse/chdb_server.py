@@ -5,6 +5,7 @@ A chdb data dir opens in one process only; this process holds it and everything 
 
     python -m sinks.clickhouse.chdb_server --path .chimera/chdb --port 28123
 
+Add ``--database chimera --migrate`` to apply the schema before serving.
 ``GET /ping`` -> ``Ok.`` · ``POST /query?database=DB`` (body: one SQL statement) -> ClickHouse
 ``JSONCompact`` (decimals quoted) or an empty body for statements without a result ·
 ``POST /insert`` (JSON ``{"database", "table", "columns", "data": [[column]...], "dedup_token"}``)
@@ -115,9 +116,16 @@ class ChimeraChdbServer(ThreadingHTTPServer):
         self.store = store
 
 
-def serve(path: Path, port: int, host: str = "127.0.0.1", database: str = "default") -> None:
-    """Open the store and serve until SIGTERM/SIGINT; the store is closed on the way out."""
+def serve(
+    path: Path, port: int, host: str = "127.0.0.1", database: str = "default", migrate: bool = False
+) -> None:
+    """Open the store (migrate ``database`` first if asked) and serve until SIGTERM/SIGINT."""
     store = Store(path, database)
+    if migrate:
+        from sinks.clickhouse.migrate import migrate as run_migrations
+
+        applied = run_migrations(store.backend(database))
+        print(f"migrated {database}: {len(applied)} migration(s) applied", flush=True)
     server = ChimeraChdbServer((host, port), store)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -139,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--database", default="default", help="database used when a request names none")
+    parser.add_argument("--migrate", action="store_true", help="apply infra/ddl to --database before serving")
     args = parser.parse_args(argv)
     try:
-        serve(args.path, args.port, args.host, args.database)
+        serve(args.path, args.port, args.host, args.database, args.migrate)
     except (ClickHouseError, OSError) as exc:
         print(f"chdb owner failed to start: {exc}", file=sys.stderr)
         return 1

@@ -119,14 +119,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_chdb_owner(store: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def start_chdb_owner(store: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
     """Start the chdb owner process on ``store`` as ``chimera up`` does; wait for /ping."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sinks.clickhouse.chdb_server", "--path", str(store), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    cmd = [sys.executable, "-m", "sinks.clickhouse.chdb_server", "--path", str(store), "--port", str(port)]
+    log = store.parent / f"{store.name}.owner.log"  # a file, not a pipe nobody drains
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*cmd, *extra], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -136,7 +135,7 @@ def start_chdb_owner(store: Path) -> tuple[str, subprocess.Popen[bytes]]:
         except httpx.HTTPError:
             time.sleep(0.1)
         if proc.poll() is not None:
-            pytest.fail(f"chdb owner exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            pytest.fail(f"chdb owner exited: {log.read_text(errors='replace')}")
     proc.kill()
     pytest.fail("chdb owner did not answer /ping within 30 s")
 
@@ -156,12 +155,12 @@ def chdb_owner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 @pytest.fixture
-def owner_factory() -> Iterator[Callable[[Path], tuple[str, subprocess.Popen[bytes]]]]:
-    """Factory: start an owner on a given store; every one started is stopped after the test."""
+def owner_factory() -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
+    """Factory: ``start(store, *args)`` an owner; every one started is stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(store: Path) -> tuple[str, subprocess.Popen[bytes]]:
-        url, proc = start_chdb_owner(store)
+    def start(store: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
+        url, proc = start_chdb_owner(store, *extra)
         started.append(proc)
         return url, proc
 

@@ -16,7 +16,7 @@ import pytest
 from chimera.model.clock import TestClock
 from sinks.clickhouse.backend import ClickHouseError
 from sinks.clickhouse.http_backend import ChdbHttpBackend
-from sinks.clickhouse.migrate import migrate
+from sinks.clickhouse.migrate import load_migrations, migrate
 from sinks.clickhouse.sink import BatchingSink
 
 Owner = tuple[str, "subprocess.Popen[bytes]"]
@@ -60,10 +60,13 @@ def test_bad_requests_get_clear_errors(chdb_owner: Owner, unique_name: str) -> N
 
 
 def test_owner_is_exclusive_and_stops_cleanly_on_sigterm(
-    owner_factory: Callable[[Path], Owner], tmp_path: Path
+    owner_factory: Callable[..., Owner], tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
-    url, proc = owner_factory(store)
+    url, proc = owner_factory(store, "--database", "chimera", "--migrate")
+    migrated = ChdbHttpBackend(url, "chimera").query("SELECT count() FROM schema_migrations")
+    assert migrated.rows == [(len(load_migrations()),)]  # --migrate applied the schema before serving
+
     cmd = [sys.executable, "-m", "sinks.clickhouse.chdb_server", "--path", str(store), "--port", "0"]
     second = subprocess.run(cmd, capture_output=True, timeout=60)
     assert second.returncode == 1
