@@ -60,6 +60,12 @@ def _acquire(path: Path) -> Any:
         return sess
 
 
+def current_store() -> Path | None:
+    """The chdb store open in this process, if any (tests share it rather than fail on a second)."""
+    with _LOCK:
+        return Path(next(iter(_OPEN))) if _OPEN else None
+
+
 def _release(path: Path) -> None:
     key = str(path.resolve())
     with _LOCK:

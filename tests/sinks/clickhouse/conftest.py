@@ -18,7 +18,7 @@ import pytest
 
 from chimera.model.clock import TestClock
 from sinks.clickhouse.backend import ClickHouseBackend
-from sinks.clickhouse.chdb_backend import ChdbBackend
+from sinks.clickhouse.chdb_backend import ChdbBackend, current_store
 from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.clickhouse.sink import BatchingSink
@@ -28,8 +28,9 @@ BACKENDS = ["chdb", "server"]
 
 @pytest.fixture(scope="session")
 def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The one chdb store of this test process (chdb allows one data dir per process)."""
-    return tmp_path_factory.mktemp("chdb")
+    """The one chdb store of this test process (chdb allows one data dir per process): the one
+    already open if another test opened one, else a temp dir. Tests use their own databases."""
+    return current_store() or tmp_path_factory.mktemp("chdb")
 
 
 def open_test_backend(kind: str, chdb_dir: Path, clickhouse_url: str, database: str) -> ClickHouseBackend:
