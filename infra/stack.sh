@@ -39,6 +39,7 @@ install() {
   local need=()
   command -v redis-server >/dev/null || need+=(redis-server)
   command -v clickhouse-server >/dev/null || need+=(clickhouse-server clickhouse-client)
+  command -v docker-compose >/dev/null || need+=(docker-compose)  # validates docker-compose.yml
   if ((${#need[@]})); then
     log "apt-get install ${need[*]}"
     apt-get update -qq
