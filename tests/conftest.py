@@ -75,3 +75,33 @@ def unique_name(request: pytest.FixtureRequest) -> Iterator[str]:
 
     base = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40]
     yield f"t_{base}_{uuid.uuid4().hex[:8]}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of ONE Tansu broker (memory storage) for the session, started and stopped by
+    ``chimera/stack`` as ``chimera up`` does. Consumers on it want a small ``fetch.wait.max.ms``
+    (5-10 ms): Tansu answers a fetch only when the wait expires (DESIGN §2). A consumer group's first
+    join on Tansu waits about half the session timeout (measured: 10 s -> 5 s with aiokafka, 45 s
+    -> 23 s with librdkafka), so group consumers in tests want a short session timeout too."""
+    from chimera.settings import Settings
+    from chimera.stack import control, parts
+    from chimera.stack.process import StackError
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("tansu"), tansu_port=_free_port())
+    tansu = parts.tansu(settings)
+    failure = ""
+    try:
+        control.up([tansu], timeout_s=30)
+    except StackError as exc:
+        failure = str(exc)
+    if failure:
+        pytest.fail(f"the Tansu broker did not start: {failure}", pytrace=False)
+    yield f"127.0.0.1:{settings.tansu_port}"
+    control.down([tansu])
