@@ -1,0 +1,269 @@
+"""S3's pure core: ``decide(state, feature_event, ctx) -> (state, Decision, effects)``.
+
+Order of the checks (the first that fails is the skip reason):
+
+1. L0: kill switch ON -> KILL_SWITCH; event older than the redelivery window -> STALE_EVENT;
+   decision hour (UTC, of ``t0``) outside every trading window -> TRADING_WINDOW; health RED or
+   unreadable -> HEALTH; regime missing, expired (``t0 > regime_expires_at``) or not allowed ->
+   REGIME; a DQC flag in ``dqc_block`` -> DATA_QUALITY; symbol without instrument data ->
+   UNKNOWN_SYMBOL; no EMA cross (or a side the config or market forbids) -> NO_SIGNAL.
+2. L1 rules (``rules.py``): a skipping rule -> ``RULE:<name>``.
+3. L2 model (``model.py``): entry probability -> size multiplier (never a skip on its own).
+4. Size: ``L1 x L2 x health`` multiplier (capped at ``size_mult_cap``), qty on the lot ->
+   MIN_QTY / MIN_NOTIONAL.
+5. Entry gate (B7, in Redis, by the shell, before any intent leaves): refused for budget or
+   concurrency -> RISK_BUDGET; the intent's reservation was already released or expired (a
+   late redelivery of an entry whose position is gone), or is held at another amount ->
+   INTENT_SPENT. Granted -> ``open`` with an ``OrderIntent``.
+
+Health matrix (B9, ``StrategyConfig.health``; defaults):
+
+    level   size_mult  maker_wait_ms x  market_ratio +
+    GREEN   1.00       1.0              0.00
+    YELLOW  0.75       1.5              0.10
+    ORANGE  0.50       2.0              0.25
+    RED     no entries (skip HEALTH)
+
+The model's answer and the gate's are inputs the shell fetches on request: ``pending_input``
+says what is missing (a :class:`ModelRequest`, then a :class:`GateRequest`); the shell puts the
+answer in ``ctx`` and asks again; ``decide`` then gives the decision. The core is cheap enough to
+run again each time, which keeps it a plain function of its inputs. Nothing reads a clock: the
+decision time is the event's ``t0``; ids derive from ``signal_id`` (``intent_id_for(signal_id,
+"entry")``), so the same events and inputs give the same decisions and ids.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from agents.features.core import FeatureEvent
+from agents.strategy import entry
+from agents.strategy.config import InstrumentSpec, StrategyConfig
+from agents.strategy.context import Ctx, HealthLevel
+from agents.strategy.entry import SymbolState
+from agents.strategy.model import size_mult_for
+from agents.strategy.records import (
+    Decision,
+    Effect,
+    GateRequest,
+    ModelRequest,
+    OrderIntent,
+    PublishDecision,
+    Reason,
+    SendIntent,
+    rule_reason,
+)
+from agents.strategy.sizing import Refused, as_mult, size_entry, stop_prices
+from chimera.model import Market, Side, intent_id_for
+
+HOUR_MS = 3_600_000
+ENTRY_LEG = "entry"
+_SPENT = frozenset({"RELEASED", "EXPIRED", "CONFLICT"})
+
+Request = ModelRequest | GateRequest
+
+
+class MissingInput(RuntimeError):
+    """``decide`` was called before the shell supplied what ``pending_input`` asks for."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(f"the core needs {type(request).__name__} first: {request}")
+        self.request = request
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    decision: Decision
+    intent: OrderIntent
+
+
+def _health(ctx: Ctx) -> tuple[HealthLevel | None, str]:
+    if ctx.health is None:
+        return ctx.cfg.health_default, f"no level published; default {ctx.cfg.health_default}"
+    try:
+        return HealthLevel(ctx.health), ctx.health
+    except ValueError:
+        return None, f"unreadable health level {ctx.health!r}"
+
+
+def _regime(ctx: Ctx, t0: int) -> tuple[str | None, str]:
+    if ctx.regime is None:
+        return None, "no regime record"
+    if ctx.regime_expires_at is not None and t0 > ctx.regime_expires_at:
+        return None, f"regime {ctx.regime} expired at {ctx.regime_expires_at}"
+    return ctx.regime, ctx.regime
+
+
+def _evaluate(
+    state: SymbolState, ev: FeatureEvent, ctx: Ctx
+) -> tuple[SymbolState, Decision | _Open | Request]:
+    cfg = ctx.cfg
+    feats = ev["features"]
+    symbol, t0 = ev["symbol"], ev["t0"]
+    # the signal's state moves on every event, whatever the gates say: a cross is between bars
+    obs = entry.observe(
+        state, t0, feats.get(cfg.entry.fast), feats.get(cfg.entry.slow), cfg.redelivery_window
+    )
+    new_state = obs.state
+    base: dict[str, Any] = {"signal_id": ev["signal_id"], "symbol": symbol, "ts": t0, "config_rev": cfg.rev}
+
+    def skip(reason: str, detail: str = "", **fields: Any) -> tuple[SymbolState, Decision]:
+        return new_state, Decision(action="skip", reason=str(reason), detail=detail, **base, **fields)
+
+    if ctx.kill_switch:
+        return skip(Reason.KILL_SWITCH)
+    if obs.stale:
+        return skip(Reason.STALE_EVENT, f"t0 {t0} is older than the last {cfg.redelivery_window} bars seen")
+    hour = (t0 // HOUR_MS) % 24
+    if not any(w.contains(hour) for w in cfg.windows):
+        return skip(Reason.TRADING_WINDOW, f"hour {hour} UTC")
+    health, health_detail = _health(ctx)
+    if health is None or health is HealthLevel.RED:
+        return skip(Reason.HEALTH, health_detail)
+    regime, regime_detail = _regime(ctx, t0)
+    if regime is None or regime not in cfg.regimes_allowed:
+        return skip(Reason.REGIME, regime_detail)
+    blocked = sorted({f for f in ev["dqc"] if f in cfg.dqc_block})
+    if blocked:
+        return skip(Reason.DATA_QUALITY, ",".join(blocked))
+    spec = cfg.instruments.get(symbol)
+    if spec is None:
+        return skip(Reason.UNKNOWN_SYMBOL)
+    side = entry.signal(obs, cfg.entry, spec.market)
+    if side is None:
+        return skip(Reason.NO_SIGNAL, f"sign {obs.prev_sign:+d} -> {obs.sign:+d}")
+
+    l1 = cfg.ruleset.evaluate(feats, regime, health.value, ctx.funding)
+    fired: dict[str, Any] = {"side": side, "rules_fired": l1.fired, "rules_failed": l1.failed}
+    if l1.skip_rule is not None:
+        return skip(rule_reason(l1.skip_rule), l1.skip_detail, **fired)
+
+    if ctx.model is None:
+        return new_state, ModelRequest(symbol, side, feats)
+    row = cfg.health[health]
+    size = as_mult(
+        min(cfg.size_mult_cap, l1.size_mult * size_mult_for(ctx.model.p, cfg.model) * row.size_mult)
+    )
+    sl_mult = l1.sl_mult if l1.sl_mult is not None else 1.0
+    tp_mult = l1.tp_mult if l1.tp_mult is not None else 1.0
+    sized_fields: dict[str, Any] = {
+        **fired,
+        "size_mult": float(size),
+        "sl_mult": sl_mult,
+        "tp_mult": tp_mult,
+        "max_adds_override": l1.max_adds_override,
+        "model_p": ctx.model.p,
+        "model_source": ctx.model.source,
+    }
+    close = feats.get("close")
+    if close is None or not math.isfinite(close) or close <= 0:
+        return skip(Reason.DATA_QUALITY, f"close is {close!r}", **sized_fields)
+    sized = size_entry(spec, close, cfg.margin_per_position_usdt, size, cfg.leverage)
+    if isinstance(sized, Refused):
+        return skip(sized.reason, sized.detail, **sized_fields)
+
+    intent_id = intent_id_for(ev["signal_id"], ENTRY_LEG)
+    gate = ctx.gate
+    if gate is None:
+        return new_state, GateRequest(
+            intent_id=intent_id,
+            symbol=symbol,
+            margin_usdt=sized.margin_usdt,
+            budget_limit_usdt=cfg.margin_budget_usdt,
+            max_concurrency=cfg.max_concurrency_per_symbol,
+            ttl_ms=cfg.gate_lease_ttl_ms,
+        )
+    if gate.intent_id != intent_id:
+        raise ValueError(f"gate result is for {gate.intent_id}, this entry is {intent_id}")
+    if not gate.granted:
+        reason = Reason.INTENT_SPENT if gate.refusal in _SPENT else Reason.RISK_BUDGET
+        return skip(reason, gate.refusal or "", intent_id=intent_id, **sized_fields)
+
+    intent = _intent(
+        ev,
+        cfg,
+        spec,
+        side,
+        sized.qty,
+        sized.price,
+        gate.margin_usdt,
+        sized.leverage,
+        health,
+        sl_mult,
+        tp_mult,
+        l1.max_adds_override,
+        feats.get("atr"),
+        intent_id,
+    )
+    decision = Decision(
+        action="open",
+        reason=str(Reason.EMA_CROSS_UP if side is Side.BUY else Reason.EMA_CROSS_DOWN),
+        detail="duplicate delivery: reservation already held" if gate.duplicate else "",
+        intent_id=intent_id,
+        **base,
+        **sized_fields,
+    )
+    return new_state, _Open(decision, intent)
+
+
+def _intent(
+    ev: FeatureEvent,
+    cfg: StrategyConfig,
+    spec: InstrumentSpec,
+    side: Side,
+    qty: Decimal,
+    price: Decimal,
+    margin: Decimal,
+    leverage: int,
+    health: HealthLevel,
+    sl_mult: float,
+    tp_mult: float,
+    max_adds: int | None,
+    atr: float | int | None,
+    intent_id: str,
+) -> OrderIntent:
+    row = cfg.health[health]
+    sl_atr, tp_atr = cfg.stops.sl_atr * sl_mult, cfg.stops.tp_atr * tp_mult
+    sl_price, tp_price = stop_prices(side, price, atr, sl_atr, tp_atr, spec.tick_size)
+    fut = spec.market is Market.FUT
+    return OrderIntent(
+        intent_id=intent_id,
+        signal_id=ev["signal_id"],
+        symbol=ev["symbol"],
+        market=spec.market,
+        side=side,
+        qty=qty,
+        price_ref=price,
+        margin_usdt=margin,
+        leverage=leverage,
+        exec_style=cfg.exec.fut_style if fut else cfg.exec.spot_style,
+        maker_wait_ms=round(cfg.exec.maker_wait_ms * row.maker_wait_mult),
+        market_ratio=min(1.0, cfg.exec.market_ratio + row.market_ratio_add),
+        sl_atr_mult=sl_atr,
+        tp_atr_mult=tp_atr,
+        sl_price=sl_price,
+        tp_price=tp_price,
+        max_adds_override=max_adds,
+        ts=ev["t0"],
+        config_rev=cfg.rev,
+    )
+
+
+def pending_input(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> Request | None:
+    """What the shell must fetch before ``decide`` can answer: the model's p, then the gate's."""
+    _, out = _evaluate(state, ev, ctx)
+    return out if isinstance(out, ModelRequest | GateRequest) else None
+
+
+def decide(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> tuple[SymbolState, Decision, list[Effect]]:
+    """The decision on one feature event. Effects: on open, ``SendIntent`` first (latency matters
+    and the gate already holds its reservation), then ``PublishDecision``; on skip, only the latter."""
+    new_state, out = _evaluate(state, ev, ctx)
+    if isinstance(out, ModelRequest | GateRequest):
+        raise MissingInput(out)
+    if isinstance(out, _Open):
+        return new_state, out.decision, [SendIntent(out.intent), PublishDecision(out.decision)]
+    return new_state, out, [PublishDecision(out)]
