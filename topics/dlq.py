@@ -1,62 +1,65 @@
-"""The dead-letter envelope: what went wrong, where it came from, and the raw bytes (nothing lost)."""
+"""Consumer-side dead-lettering (DESIGN §1.6): bad input never crashes a worker, is never dropped.
+
+``route`` is what an agent's shell calls on every record it consumes: a valid record comes back as
+its model; an invalid one is sent to ``dlq.<topic>`` (same prefix) as a :class:`DeadLetter` naming
+the field at fault, counted, and the shell moves on to the next record.
+"""
 
 from __future__ import annotations
 
-import base64
-from typing import Literal
+from collections import Counter
+from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+
+from topics.codec import TopicDecodeError, decode
+from topics.envelope import DeadLetter
+from topics.registry import dlq_name, spec_of, split_topic
+
+# produce(topic, key, value): e.g. a confluent Producer's produce, or a Faust topic's send
+Send = Callable[[str, bytes | None, bytes], None]
+
+__all__ = ["DeadLetter", "Send", "dlq_topic", "route"]
 
 
-class DeadLetter(BaseModel):
-    """A record that could not be decoded or validated, as sent to ``dlq.<topic>``."""
+def dlq_topic(topic: str) -> str:
+    """The physical dead-letter topic of a physical topic: ``bt.r1.mkt.perp`` -> ``bt.r1.dlq.mkt.perp``."""
+    prefix, logical = split_topic(topic)
+    if logical.startswith("dlq."):
+        raise ValueError(f"{topic} is a dead-letter topic: its bad records have nowhere further to go")
+    return prefix + dlq_name(logical)
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    v: Literal[1] = 1
-    source_topic: str
-    reason: str = Field(min_length=1)
-    partition: int | None = None
-    offset: int | None = None
-    key: str | None = None
-    raw: str = Field(description="the payload as UTF-8 text, or base64 when raw_encoding says so")
-    raw_encoding: Literal["utf-8", "base64"] = "utf-8"
-    ts: int | None = Field(None, description="the source record's timestamp, epoch ms")
+def route(
+    topic: str,
+    raw: bytes | None,
+    send: Send,
+    *,
+    key: bytes | str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    ts: int | None = None,
+    counter: Counter[str] | None = None,
+) -> tuple[BaseModel | None, DeadLetter | None]:
+    """Decode a consumed record of ``topic`` (its physical name), or dead-letter it.
 
-    @classmethod
-    def of(
-        cls,
-        source_topic: str,
-        raw: bytes,
-        reason: str,
-        *,
-        partition: int | None = None,
-        offset: int | None = None,
-        key: bytes | str | None = None,
-        ts: int | None = None,
-    ) -> DeadLetter:
-        try:
-            text, enc = raw.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, enc = base64.b64encode(raw).decode(), "base64"
-        k = key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
-        return cls(
-            source_topic=source_topic,
-            reason=reason,
-            partition=partition,
-            offset=offset,
-            key=k,
-            raw=text,
-            raw_encoding=enc,
-            ts=ts,
+    Returns ``(model, None)`` for a valid record and ``(None, letter)`` for one that went to the
+    DLQ; ``counter[<logical topic>]`` counts the dead letters. A tombstone (no value) on a
+    compacted topic is a deletion, not an error: ``(None, None)``.
+    """
+    _, logical = split_topic(topic)
+    if raw is None and spec_of(logical).compact:
+        return None, None
+    try:
+        return decode(topic, raw), None
+    except TopicDecodeError as exc:
+        letter = DeadLetter.of(
+            topic, raw or b"", str(exc), partition=partition, offset=offset, key=key, ts=ts
         )
-
-    def raw_bytes(self) -> bytes:
-        return base64.b64decode(self.raw) if self.raw_encoding == "base64" else self.raw.encode()
-
-    def encode(self) -> bytes:
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def decode(cls, data: bytes | str) -> DeadLetter:
-        return cls.model_validate_json(data)
+    # the dead letter keeps the source record's key as it was, so it lands beside its neighbours
+    dlq_key = key.encode() if isinstance(key, str) else key
+    if not logical.startswith("dlq."):  # a broken dead letter has nowhere further to go: count it only
+        send(dlq_topic(topic), dlq_key, letter.encode())
+    if counter is not None:
+        counter[logical] += 1
+    return None, letter

@@ -19,13 +19,14 @@ a binary columnar encoding would not move the bottleneck (the Python work per ti
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chimera.model import Market
+from topics.base import Contract, EpochMs, Money, SymbolField
+from topics.registry import DAY_MS, TOPICS, TopicSpec, register
 
 MARKET_TOPICS = ("mkt.spot", "mkt.perp", "mkt.funding")
 
@@ -116,29 +117,23 @@ class MarketBatch(BaseModel):
         return cls.model_validate_json(data)
 
 
-class FundingEvent(BaseModel):
+class FundingEvent(Contract):
     """A perpetual's funding settlement. ``rate`` and ``mark_price`` are exact (they move money)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    v: Literal[1] = 1
-    symbol: str = Field(min_length=1)
-    funding_time: int = Field(ge=0, description="settlement time, epoch ms")
-    rate: Decimal
-    mark_price: Decimal | None = None
-    ts: int = Field(ge=0, description="event time, epoch ms")
-
-    def encode(self) -> bytes:
-        return self.model_dump_json().encode()
-
-    @classmethod
-    def decode(cls, data: bytes | str) -> FundingEvent:
-        return cls.model_validate_json(data)
+    symbol: SymbolField
+    funding_time: EpochMs = Field(description="settlement time, epoch ms")
+    rate: Money
+    mark_price: Money | None = None
+    ts: EpochMs
 
 
-# logical topic -> schema, for the topic registry
-SCHEMAS: dict[str, type[BaseModel]] = {
-    "mkt.spot": MarketBatch,
-    "mkt.perp": MarketBatch,
-    "mkt.funding": FundingEvent,
-}
+# market data is large and replayable from recordings: a week on the broker is enough to re-run a
+# consumer that fell behind; funding moves money (S7 labels net of it), so it is kept longer
+register(
+    TopicSpec("mkt.spot", "symbol", MarketBatch, flow="S1 → S2, S4, S6"),
+    TopicSpec("mkt.perp", "symbol", MarketBatch, flow="S1 → S2, S4, S6"),
+    TopicSpec("mkt.funding", "symbol", FundingEvent, retention_ms=90 * DAY_MS, flow="S1 → S3, S6, S7"),
+)
+
+# logical topic -> schema
+SCHEMAS: dict[str, type[BaseModel]] = {name: TOPICS[name].schema for name in MARKET_TOPICS}
