@@ -2,13 +2,12 @@
 
 ``replay_records`` is the core: records in, ``(topic, key, value)`` messages out through a ``send``
 callable, paced in event time by an injected ``sleep``/``now`` pair. ``run_replay`` is the shell
-that wires it to a confluent-kafka producer (bulk: linger + large batches), creates the topics,
-and shows a progress bar.
+that wires it to a confluent-kafka producer (bulk: linger + large batches), creates the market
+topics and their dead-letter twins as ``topics/`` declares them, and shows a progress bar.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from agents.connectors.marketdata import Malformed, MarketEvent, MicroBatcher
 from agents.connectors.recordings import Record, load_files
+from topics.admin import ensure_topics, plan
+from topics.dlq import DeadLetter
 from topics.market import MARKET_TOPICS, FundingEvent, MarketBatch, topic_for_market
 
 Send = Callable[[str, str, bytes], None]
@@ -57,8 +58,8 @@ class ReplayStats:
 
 def dead_letter(bad: Malformed) -> bytes:
     """The DLQ record for a malformed input record: where it was, why, and the raw text."""
-    record = {"v": 1, "source_topic": bad.topic, "reason": bad.reason, "file": bad.file, "line": bad.line}
-    return json.dumps({**record, "raw": bad.raw, "ts": bad.ts}).encode()
+    letter = DeadLetter.of(bad.topic, bad.raw.encode(), bad.reason, ts=bad.ts, file=bad.file, line=bad.line)
+    return letter.encode()
 
 
 def new_prefix() -> str:
@@ -67,7 +68,7 @@ def new_prefix() -> str:
 
 def topic_names(prefix: str) -> list[str]:
     """Every physical topic a replay may write: the market topics and their dead-letter topics."""
-    return [prefix + t for t in MARKET_TOPICS] + [f"{prefix}dlq.{t}" for t in MARKET_TOPICS]
+    return [p.name for p in plan(prefix, 1, MARKET_TOPICS)]
 
 
 class _Pacer:
@@ -127,26 +128,6 @@ def replay_records(
     return stats
 
 
-def ensure_topics(bootstrap: str, names: list[str], partitions: int, replication: int) -> None:
-    """Create the topics that do not exist yet (confluent AdminClient; Kafka 4.x safe)."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    try:
-        existing = set(admin.list_topics(timeout=10).topics)
-    except KafkaException as exc:
-        raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    wanted = [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names]
-    futures = admin.create_topics([t for t in wanted if t.topic not in existing], operation_timeout=10)
-    for name, fut in futures.items():
-        try:
-            fut.result()
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise RuntimeError(f"cannot create topic {name}: {exc}") from exc
-
-
 class BulkProducer:
     """A confluent-kafka producer that never drops: waits on a full queue, counts delivery errors."""
 
@@ -193,7 +174,7 @@ def run_replay(
     """Replay files into ``prefix``-ed topics on the broker; wait for every ack."""
     from tqdm import tqdm
 
-    ensure_topics(bootstrap, topic_names(prefix), partitions, replication)
+    ensure_topics(bootstrap, prefix, partitions, replication, names=MARKET_TOPICS)
     producer = BulkProducer(bootstrap)
     started = time.monotonic()
     bar = tqdm(load_files(paths), unit=" ev", disable=not progress, mininterval=0.5, file=sys.stderr)
