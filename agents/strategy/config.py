@@ -35,11 +35,13 @@ from chimera.model import Market, stable_hash
 
 
 class ExecStyle(StrEnum):
-    MARKET = "MARKET"
-    MAKER_TAKER = "MAKER_TAKER"  # post-only first, market after maker_wait_ms
-    TWAP = "TWAP"
-    OCO = "OCO"  # spot: native OCO take-profit / stop legs
-    GUARD = "GUARD"  # spot: limit-maker entry with a watched guard stop
+    """S4's execution styles (the spellings of ``ord.intents``' ``exec``)."""
+
+    MARKET = "market"
+    MAKER_TAKER = "maker_taker"  # post-only first, market after maker_wait_ms
+    TWAP = "twap"
+    OCO = "oco"  # spot: native OCO take-profit / stop legs
+    GUARD = "guard"  # spot: limit-maker entry with a watched guard stop
 
 
 FUT_STYLES = frozenset({ExecStyle.MARKET, ExecStyle.MAKER_TAKER, ExecStyle.TWAP})

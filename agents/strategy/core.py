@@ -123,13 +123,14 @@ def _evaluate(
     health, health_detail = _health(ctx)
     if health is None or health is HealthLevel.RED:
         return skip(Reason.HEALTH, health_detail)
+    spec = cfg.instruments.get(symbol)
     regime, regime_detail = _regime(ctx, t0)
+    base.update(market=spec.market if spec else None, regime=regime)
     if regime is None or regime not in cfg.regimes_allowed:
         return skip(Reason.REGIME, regime_detail)
     blocked = sorted({f for f in ev["dqc"] if f in cfg.dqc_block})
     if blocked:
         return skip(Reason.DATA_QUALITY, ",".join(blocked))
-    spec = cfg.instruments.get(symbol)
     if spec is None:
         return skip(Reason.UNKNOWN_SYMBOL)
     side = entry.signal(obs, cfg.entry, spec.market)

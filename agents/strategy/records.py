@@ -60,6 +60,8 @@ class Decision:
     reason: str
     config_rev: str
     detail: str = ""
+    market: Market | None = None  # None: the symbol has no instrument data
+    regime: str | None = None  # the regime L0 saw (None: missing or expired)
     side: Side | None = None
     size_mult: float | None = None
     sl_mult: float | None = None

@@ -1,0 +1,48 @@
+"""Fixtures of the S3 tests: a Redis client per topology (single node, 3-master Cluster), a keyspace
+under a prefix unique to the test (deleted afterwards: the servers are shared, no FLUSHALL), and
+an entry gate on an event-time clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from strategy_kit import T0
+
+from chimera.model import TestClock
+from sinks.redis import EntryGate, Keyspace, RedisClient, make_client
+
+TOPOLOGIES = [
+    pytest.param("single", marks=pytest.mark.redis),
+    pytest.param("cluster", marks=pytest.mark.redis_cluster),
+]
+
+
+@pytest.fixture(params=TOPOLOGIES)
+async def client(request: pytest.FixtureRequest, unique_name: str) -> AsyncIterator[RedisClient]:
+    if request.param == "single":
+        c = make_client(url=request.getfixturevalue("redis_url"), client_name=unique_name)
+    else:
+        c = make_client(cluster_nodes=request.getfixturevalue("redis_cluster_nodes"), client_name=unique_name)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+async def keyspace(client: RedisClient, unique_name: str) -> AsyncIterator[Keyspace]:
+    ks = Keyspace(f"{unique_name}.")
+    yield ks
+    async for key in client.scan_iter(match=f"{ks.prefix}*", count=500):
+        await client.unlink(key)  # one at a time: on a Cluster the keys span slots
+
+
+@pytest.fixture
+def clock() -> TestClock:
+    return TestClock(T0)
+
+
+@pytest.fixture
+async def gate(client: RedisClient, keyspace: Keyspace, clock: TestClock) -> EntryGate:
+    g = EntryGate(client, keyspace, clock, tombstone_ms=3_600_000)
+    await g.load()
+    return g
