@@ -1,0 +1,177 @@
+"""S3 with the real Redis (single node and the 3-master Cluster): inputs read from Redis, the model
+under its runner, and the entry gate reserving before any intent. 50 simultaneous entry signals
+against a budget for N positions open exactly N; the kill switch stops every intent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from strategy_kit import FUT_SPEC, T0, below, event, make_config
+
+from agents.features.core import FeatureEvent
+from agents.strategy.config import StrategyConfig
+from agents.strategy.entry import SymbolState
+from agents.strategy.inputs import parse_funding, parse_health, parse_kill_switch, parse_regime, read_ctx
+from agents.strategy.model import LogisticModel, ModelParams
+from agents.strategy.model_runner import ModelRunner
+from agents.strategy.records import Decision, Effect, SendIntent
+from agents.strategy.shell import run_decision
+from sinks.redis import EntryGate, Keyspace, RedisClient
+
+N_SIGNALS = 50
+N_POSITIONS = 7
+SYMBOLS = [f"S{i:02d}USDT" for i in range(N_SIGNALS)]
+
+
+def _config() -> StrategyConfig:
+    return make_config(
+        instruments=dict.fromkeys(SYMBOLS, FUT_SPEC),
+        margin_per_position_usdt="100",
+        margin_budget_usdt=str(100 * N_POSITIONS),
+        leverage=5,
+    )
+
+
+async def _publish_inputs(client: RedisClient, ks: Keyspace, kill: str | None = None) -> None:
+    regime = {
+        "regime": "NORMAL",
+        "rv": 0.5,
+        "percentile": 50.0,
+        "rev": "r1",
+        "as_of": T0 - 1,
+        "expires_at": T0 + 1,
+    }
+    await client.set(ks.regime_market_state(), json.dumps(regime))
+    await client.set(ks.health_system_state(), json.dumps({"level": "GREEN"}))
+    if kill is not None:
+        await client.set(ks.kill_switch(), kill)
+
+
+async def _decide_all(
+    client: RedisClient, ks: Keyspace, gate: EntryGate, cfg: StrategyConfig, events: list[FeatureEvent]
+) -> list[tuple[SymbolState, Decision, list[Effect]]]:
+    params = cfg.model
+    runner = ModelRunner(LogisticModel(params), params)
+
+    async def one(ev: FeatureEvent) -> tuple[SymbolState, Decision, list[Effect]]:
+        ctx = await read_ctx(client, ks, cfg, ev["symbol"])
+        return await run_decision(below(), ev, ctx, runner, gate)
+
+    try:
+        return await asyncio.gather(*(one(ev) for ev in events))
+    finally:
+        runner.close()
+
+
+def _intents(results: list[tuple[SymbolState, Decision, list[Effect]]]) -> list[SendIntent]:
+    return [e for _, _, effects in results for e in effects if isinstance(e, SendIntent)]
+
+
+async def test_fifty_simultaneous_signals_against_a_budget_for_n_open_exactly_n(
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate
+) -> None:
+    cfg = _config()
+    await _publish_inputs(client, keyspace)
+    # at 50000 a 100 USDT x5 entry is exactly 0.010 BTC and uses exactly 100 USDT of margin
+    events = [event(s, close=50_000.0) for s in SYMBOLS]
+
+    results = await _decide_all(client, keyspace, gate, cfg, events)
+
+    decisions = [d for _, d, _ in results]
+    reasons = Counter(d.reason for d in decisions)
+    assert reasons == {"EMA_CROSS_UP": N_POSITIONS, "RISK_BUDGET": N_SIGNALS - N_POSITIONS}
+    assert {d.detail for d in decisions if d.action == "skip"} == {"BUDGET"}
+    sent = _intents(results)
+    assert len(sent) == N_POSITIONS == len({s.intent.intent_id for s in sent})
+    assert {s.intent.qty for s in sent} == {Decimal("0.010")}
+    assert {s.intent.intent_id for s in sent} == {d.intent_id for d in decisions if d.action == "open"}
+    usage = await gate.usage(SYMBOLS)
+    assert usage.budget_inuse == sum(s.intent.margin_usdt for s in sent) == Decimal(100 * N_POSITIONS)
+    assert sum(usage.concurrency.values()) == N_POSITIONS
+
+    # the same 50 events delivered again: the same entries open (their reservations are held),
+    # nothing is reserved twice, and the refused ones are refused again
+    again = await _decide_all(client, keyspace, gate, cfg, events)
+    assert {s.intent.intent_id for s in _intents(again)} == {s.intent.intent_id for s in sent}
+    assert {d.detail for _, d, _ in again if d.action == "open"} == {
+        "duplicate delivery: reservation already held"
+    }
+    assert (await gate.usage(SYMBOLS)).budget_inuse == Decimal(100 * N_POSITIONS)
+
+
+@pytest.mark.parametrize("switch", ["ON", "1", "garbled"])
+async def test_the_kill_switch_stops_every_intent_and_reserves_nothing(
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate, switch: str
+) -> None:
+    cfg = _config()
+    await _publish_inputs(client, keyspace, kill=switch)
+
+    results = await _decide_all(client, keyspace, gate, cfg, [event(s, close=50_000.0) for s in SYMBOLS])
+
+    assert {d.reason for _, d, _ in results} == {"KILL_SWITCH"}
+    assert _intents(results) == []
+    usage = await gate.usage(SYMBOLS)
+    assert usage.budget_inuse == 0 and set(usage.concurrency.values()) == {0}
+
+
+async def test_inputs_are_read_from_redis_in_one_go(client: RedisClient, keyspace: Keyspace) -> None:
+    cfg = _config()
+    ctx = await read_ctx(client, keyspace, cfg, "S01USDT")
+    assert (ctx.kill_switch, ctx.regime, ctx.health, ctx.funding) == (False, None, None, None)
+    await _publish_inputs(client, keyspace, kill="off")
+    await client.set(keyspace.funding_next("S01USDT"), json.dumps({"rate": "-0.00012", "funding_time": T0}))
+    ctx = await read_ctx(client, keyspace, cfg, "S01USDT")
+    assert (ctx.kill_switch, ctx.regime, ctx.regime_expires_at, ctx.health) == (
+        False,
+        "NORMAL",
+        T0 + 1,
+        "GREEN",
+    )
+    assert ctx.funding == -0.00012
+
+
+def test_input_parsing_fails_closed_where_it_matters() -> None:
+    assert [parse_kill_switch(v) for v in (None, "", "0", "OFF", "false")] == [False] * 5
+    assert [parse_kill_switch(v) for v in ("1", "ON", "true", "maybe", "{}")] == [True] * 5
+    assert parse_regime('{"regime": "FROZEN", "expires_at": 5}') == ("FROZEN", 5)
+    assert parse_regime("normal") == ("NORMAL", None)
+    assert parse_regime("{broken") == (None, None)
+    assert parse_health("yellow") == "YELLOW" and parse_health('{"level": "ORANGE"}') == "ORANGE"
+    assert parse_health("{}") == "{}"  # unreadable: passed on, L0 skips HEALTH
+    assert parse_funding("0.0001") == 0.0001 and parse_funding('{"rate": 0.0002}') == 0.0002
+    assert parse_funding("nan") is None and parse_funding("x") is None and parse_funding(None) is None
+
+
+async def test_the_shell_uses_the_model_fallback_when_the_model_is_slow(
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate
+) -> None:
+    cfg = make_config(
+        instruments=dict.fromkeys(SYMBOLS[:3], FUT_SPEC), model={"timeout_ms": 5, "fallback_p": 0.3}
+    )
+    await _publish_inputs(client, keyspace)
+
+    def slow(features: object) -> float:
+        import time
+
+        time.sleep(0.2)
+        return 0.99
+
+    runner = ModelRunner(slow, ModelParams(timeout_ms=5, fallback_p=0.3), workers=4)
+    try:
+        out = []
+        for s in SYMBOLS[:3]:
+            ctx = await read_ctx(client, keyspace, cfg, s)
+            out.append(await run_decision(below(), event(s, close=50_000.0), ctx, runner, gate))
+    finally:
+        runner.close()
+    decisions = [d for _, d, _ in out]
+    # fallback p 0.3 -> 0.5x: 50 USDT x5 at 50000 = 0.005
+    assert {(d.action, d.model_p, d.model_source, d.size_mult) for d in decisions} == {
+        ("open", 0.3, "timeout", 0.5)
+    }
+    assert {s.intent.qty for s in _intents(out)} == {Decimal("0.005")}
+    assert runner.stats.timeouts == 3 and runner.stats.ok == 0
