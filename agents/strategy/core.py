@@ -24,10 +24,10 @@ Health matrix (B9, ``StrategyConfig.health``; defaults):
     ORANGE  0.50       2.0              0.25
     RED     no entries (skip HEALTH)
 
-The model's answer and the gate's are inputs the shell fetches on request: ``pending_input``
-says what is missing (a :class:`ModelRequest`, then a :class:`GateRequest`); the shell puts the
-answer in ``ctx`` and asks again; ``decide`` then gives the decision. The core is cheap enough to
-run again each time, which keeps it a plain function of its inputs. Nothing reads a clock: the
+The model's answer and the gate's are inputs the shell fetches on request: ``attempt`` returns
+either the decision or what is missing (a :class:`ModelRequest`, then a :class:`GateRequest`);
+the shell puts the answer in ``ctx`` and calls again. A skip takes one pass, an open three; the
+core is cheap enough to run again, which keeps it a plain function of its inputs. Nothing reads a clock: the
 decision time is the event's ``t0``; ids derive from ``signal_id`` (``intent_id_for(signal_id,
 "entry")``), so the same events and inputs give the same decisions and ids.
 """
@@ -253,18 +253,32 @@ def _intent(
     )
 
 
+Outcome = tuple[SymbolState, Decision, list[Effect]]
+
+
+def attempt(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> Request | Outcome:
+    """One pass: the decision if ``ctx`` holds every input the event needs, else the request for the
+    next missing one (the shell's loop: answer it, put the answer in ``ctx``, call again)."""
+    new_state, out = _evaluate(state, ev, ctx)
+    if isinstance(out, ModelRequest | GateRequest):
+        return out
+    if isinstance(out, _Open):
+        # the intent first: latency matters, and the gate already holds its reservation
+        return new_state, out.decision, [SendIntent(out.intent), PublishDecision(out.decision)]
+    return new_state, out, [PublishDecision(out)]
+
+
 def pending_input(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> Request | None:
     """What the shell must fetch before ``decide`` can answer: the model's p, then the gate's."""
-    _, out = _evaluate(state, ev, ctx)
+    out = attempt(state, ev, ctx)
     return out if isinstance(out, ModelRequest | GateRequest) else None
 
 
-def decide(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> tuple[SymbolState, Decision, list[Effect]]:
-    """The decision on one feature event. Effects: on open, ``SendIntent`` first (latency matters
-    and the gate already holds its reservation), then ``PublishDecision``; on skip, only the latter."""
-    new_state, out = _evaluate(state, ev, ctx)
+def decide(state: SymbolState, ev: FeatureEvent, ctx: Ctx) -> Outcome:
+    """The decision on one feature event, all inputs given. Effects: on open ``SendIntent`` then
+    ``PublishDecision``; on skip only the latter. Raises :class:`MissingInput` if the event needs
+    an input ``ctx`` lacks."""
+    out = attempt(state, ev, ctx)
     if isinstance(out, ModelRequest | GateRequest):
         raise MissingInput(out)
-    if isinstance(out, _Open):
-        return new_state, out.decision, [SendIntent(out.intent), PublishDecision(out.decision)]
-    return new_state, out, [PublishDecision(out)]
+    return out

@@ -14,21 +14,21 @@ from agents.strategy.context import Ctx
 from agents.strategy.entry import SymbolState
 from agents.strategy.gate_step import reserve_entry
 from agents.strategy.model_runner import ModelRunner
-from agents.strategy.records import Decision, Effect, ModelRequest
+from agents.strategy.records import GateRequest, ModelRequest
 from sinks.redis import EntryGate
 
-MAX_ROUNDS = 3  # model, gate, decide: a fourth request would be a core bug, not a retry case
+MAX_ROUNDS = 3  # model, gate, decision: a fourth request would be a core bug, not a retry case
 
 
 async def run_decision(
     state: SymbolState, ev: FeatureEvent, ctx: Ctx, model: ModelRunner, gate: EntryGate
-) -> tuple[SymbolState, Decision, list[Effect]]:
+) -> core.Outcome:
     for _ in range(MAX_ROUNDS):
-        need = core.pending_input(state, ev, ctx)
-        if need is None:
-            return core.decide(state, ev, ctx)
-        if isinstance(need, ModelRequest):
-            ctx = replace(ctx, model=await model.run(need.features, need.side))
+        out = core.attempt(state, ev, ctx)
+        if isinstance(out, ModelRequest):
+            ctx = replace(ctx, model=await model.run(out.features, out.side))
+        elif isinstance(out, GateRequest):
+            ctx = replace(ctx, gate=await reserve_entry(gate, out))
         else:
-            ctx = replace(ctx, gate=await reserve_entry(gate, need))
-    raise RuntimeError(f"the core still asks for input after {MAX_ROUNDS} rounds: {need}")
+            return out
+    raise RuntimeError(f"the core still asks for input after {MAX_ROUNDS} rounds: {out}")

@@ -13,7 +13,7 @@ from agents.strategy import core
 from agents.strategy.config import StrategyConfig
 from agents.strategy.context import Ctx, GateResult, ModelOutcome
 from agents.strategy.entry import SymbolState
-from agents.strategy.records import Decision, Effect, GateRequest, ModelRequest
+from agents.strategy.records import GateRequest, ModelRequest
 from chimera.model import signal_id_for
 
 T0 = 1_641_038_400_000  # 2022-01-01 12:00 UTC, a bar close
@@ -106,18 +106,17 @@ def run(
     ctx: Ctx,
     model: ModelFn = coin_flip,
     gate: GateFn = grant_all,
-) -> tuple[SymbolState, Decision, list[Effect]]:
+) -> core.Outcome:
     """The shell's loop (agents/strategy/shell.py) with in-process answers."""
     for _ in range(3):
-        need = core.pending_input(state, ev, ctx)
-        if need is None:
-            break
-        ctx = (
-            replace(ctx, model=model(need))
-            if isinstance(need, ModelRequest)
-            else replace(ctx, gate=gate(need))
-        )
-    return core.decide(state, ev, ctx)
+        out = core.attempt(state, ev, ctx)
+        if isinstance(out, ModelRequest):
+            ctx = replace(ctx, model=model(out))
+        elif isinstance(out, GateRequest):
+            ctx = replace(ctx, gate=gate(out))
+        else:
+            return out
+    raise AssertionError("the core asked for more than the model and the gate")
 
 
 def qty_for(margin: str, leverage: int, price: str, lot: str) -> Decimal:
