@@ -1,13 +1,14 @@
 """The entry signal (EMA cross) and the per-symbol state it needs.
 
-State (JSON-round-trippable): ``{"hist": [[t0, sign], ...]}``, oldest first, where ``sign`` is the
-last non-zero sign of ``fast - slow`` as of that event (0 until one was seen). A zero or null
-difference keeps the previous sign, so ``-1, 0, +1`` is one cross up, on the ``+1`` bar.
+State (JSON-round-trippable): ``{"hist": [[t0, prev_sign, sign], ...]}``, oldest first, where
+``sign`` is the last non-zero sign of ``fast - slow`` as of that event (0 until one was seen) and
+``prev_sign`` the one before it. A zero or null difference keeps the previous sign, so
+``-1, 0, +1`` is one cross up, on the ``+1`` bar.
 
 Why a history and not just the last sign: delivery is at-least-once, and the state (a Faust table)
 may already include an event that Kafka delivers again. An event whose ``t0`` is in the history is
-recomputed against the sign before it, so a redelivery gives the same decision and the same ids,
-and leaves the state alone. One older than the history cannot be recomputed (``stale``).
+answered from its entry, so a redelivery gives the same decision and the same ids, and leaves the
+state alone. One older than the history (``redelivery_window`` bars) cannot be (``stale``).
 """
 
 from __future__ import annotations
@@ -42,15 +43,14 @@ def observe(
     """Fold one event's EMA difference into the state (never mutates ``state``)."""
     hist: list[list[int]] = state.get("hist", [])
     if not hist or t0 > hist[-1][0]:
-        prev = hist[-1][1] if hist else 0
+        prev = hist[-1][2] if hist else 0
         s = _sign(fast, slow)
         cur = s if s != 0 else prev
-        # keep window + 1 entries: the oldest is only the "sign before" of the next one
-        new_hist = [*hist[-window:], [t0, cur]]
+        new_hist = [*hist[-(window - 1) :], [t0, prev, cur]] if window > 1 else [[t0, prev, cur]]
         return Observed({"hist": new_hist}, prev, cur)
-    for i in range(len(hist) - 1, 0, -1):
-        if hist[i][0] == t0:
-            return Observed(state, hist[i - 1][1], hist[i][1])
+    for entry in reversed(hist):
+        if entry[0] == t0:
+            return Observed(state, entry[1], entry[2])
     return Observed(state, 0, 0, stale=True)
 
 

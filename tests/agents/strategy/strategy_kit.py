@@ -75,11 +75,11 @@ def event(
 
 def below(t0: int = T0) -> SymbolState:
     """State after a bar with fast < slow: the next bar with fast > slow crosses up."""
-    return {"hist": [[t0 - MINUTE, -1]]}
+    return {"hist": [[t0 - MINUTE, 1, -1]]}
 
 
 def above(t0: int = T0) -> SymbolState:
-    return {"hist": [[t0 - MINUTE, 1]]}
+    return {"hist": [[t0 - MINUTE, -1, 1]]}
 
 
 def ctx_for(cfg: StrategyConfig, **kw: Any) -> Ctx:

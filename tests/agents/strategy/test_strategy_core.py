@@ -59,7 +59,7 @@ def test_an_ema_cross_up_opens_a_long_sized_exactly_to_the_lot() -> None:
     assert (intent.sl_atr_mult, intent.tp_atr_mult) == (1.5, 3.0)
     assert d.size_mult == 1.0 and d.model_p == 0.5 and d.model_source == "model"
     assert d.config_rev == CFG.rev and intent.config_rev == CFG.rev
-    assert state == {"hist": [[T0 - MINUTE, -1], [T0, 1]]}
+    assert state == {"hist": [[T0 - MINUTE, 1, -1], [T0, -1, 1]]}
 
 
 def test_a_cross_down_opens_a_short_on_futures_but_never_on_spot() -> None:
@@ -269,7 +269,7 @@ def test_the_same_events_give_the_same_decisions_and_ids_and_a_redelivery_change
     assert len(first[1]) >= 2 and len(set(first[1])) == len(first[1])
     # at-least-once: every event delivered again after the state moved on decides the same
     decisions, _, final = first
-    for i, ev in enumerate(evs[1:], start=1):
+    for i, ev in enumerate(evs):
         state_again, d, _ = run(final, ev, ctx_for(CFG))
         assert d.to_dict() == decisions[i] and state_again == final
 
@@ -279,9 +279,11 @@ def test_an_event_older_than_the_redelivery_window_is_stale() -> None:
     state: dict[str, object] = {}
     for i in range(5):
         state, _, _ = run(state, event(t0=T0 + i * MINUTE), ctx_for(cfg))
-    assert len(state["hist"]) == 3  # type: ignore[arg-type]
-    _, d, _ = run(state, event(t0=T0 + MINUTE), ctx_for(cfg))
+    assert len(state["hist"]) == 2  # type: ignore[arg-type]
+    _, d, _ = run(state, event(t0=T0 + 2 * MINUTE), ctx_for(cfg))
     assert d.reason == "STALE_EVENT"
+    _, d, _ = run(state, event(t0=T0 + 3 * MINUTE), ctx_for(cfg))
+    assert d.reason != "STALE_EVENT"
 
 
 def test_the_core_never_mutates_its_inputs() -> None:

@@ -150,3 +150,12 @@ def test_one_interpreter_serves_many_evaluations_without_leaking_state() -> None
         out = rs.evaluate(FEATS | {"spread_bp": None if bad else 6.0}, "NORMAL", "GREEN", None)
         assert out.failed == (("wide",) if bad else ())
         assert out.fired == (("calm",) if bad else ("wide", "calm"))
+
+
+def test_asteval_guards_what_the_static_check_lets_through() -> None:
+    # a huge string from a short expression: asteval's safe multiply refuses it at run time, and
+    # the rule then fails closed like any other evaluation error
+    out = evaluate([rule("blowup", 1, "'a' * 1000000000 == 'b'", skip_entry=True)])
+    assert out.skip_rule == "blowup" and "String length exceeded" in out.skip_detail
+    with pytest.raises(RuleError, match="Pow is not allowed"):
+        RuleSet((rule("power", 1, "features.atr ** 2 > 1", skip_entry=True),))
