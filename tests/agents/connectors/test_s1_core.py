@@ -186,6 +186,7 @@ async def test_mark_price_message_gives_a_mark_tick_and_the_next_funding() -> No
                "T": 1562306400000}  # fmt: skip
     ticker = client.parse_ws_ticker(message, "swap")
     mark, fund = mark_records(ticker, Symbol("BTCUSDT"))
+    assert isinstance(fund, FundingEvent)
     assert mark == MarketEvent(1562305380000, "BTCUSDT", FUT, "m", mark=D("11794.15"))
     assert (fund.funding_time, fund.rate, fund.mark_price, fund.ts) == (
         1562306400000, D("0.00038167"), D("11794.15"), 1562305380000
