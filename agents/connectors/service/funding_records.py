@@ -14,12 +14,27 @@ not the account's funding income (``GET /fapi/v1/income?incomeType=FUNDING_FEE``
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from agents.connectors.simvenue.funding import FundingPayment
-from sinks.clickhouse.sink import BatchingSink, TopicPartition
+from sinks.clickhouse.sink import BatchingSink, DeadLetter, TopicPartition
 
 TABLE = "funding_records"
+SCALE = Decimal("1e-12")  # the table's Decimal(38, 12)
+
+
+def _at_scale(value: Decimal) -> Decimal:
+    """A rate or mark at the column's scale. They are what the amount was computed from, not money
+    moved, and a recording's float noise (freqtrade's XRP files hold a mark 0.9470000000000001 and
+    a rate -0.0021933400000000002) would make the sink refuse the row: the payment would be
+    missing from S7's ROI net of funding. The amount and the position quantity are never rounded
+    here: beyond 12 places they are dead-lettered."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -12:
+        return value.quantize(SCALE, rounding=ROUND_HALF_EVEN)
+    return value
 
 
 def payment_row(p: FundingPayment) -> dict[str, Any]:
@@ -28,24 +43,36 @@ def payment_row(p: FundingPayment) -> dict[str, Any]:
     return {
         "symbol": p.symbol,
         "funding_time": p.funding_time,
-        "rate": p.rate,
+        "rate": _at_scale(p.rate),
         "position_qty": p.position_qty,
-        "mark_price": p.mark_price,
+        "mark_price": _at_scale(p.mark_price),
         "amount_usdt": p.amount,
         "ts": p.funding_time,
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    rows: int  # rows written by this call (a re-sent batch counts; the engine drops or folds it)
+    offsets: dict[TopicPartition, int]
+    dead_letters: list[DeadLetter]  # rows that do not fit the table: the caller sends them on
+
+
 def record_payments(
     sink: BatchingSink, payments: Iterable[FundingPayment], source: str = "simvenue"
-) -> dict[TopicPartition, int]:
-    """Batch the payments' rows and flush; return the sink's safe offsets.
+) -> Recorded:
+    """Batch the payments' rows and flush; return what was written and what was refused.
 
     The sink tracks rows by (topic, partition, offset) for Kafka commits and insert tokens; a venue
     is no topic, so the source is named ``<source>.funding`` on partition 0 and a payment's
     offset is its ``funding_time``: the same payments give the same batch, hence the same token.
     """
     topic = f"{source}.funding"
+    written = sink.rows_written
     for p in payments:
         sink.add(payment_row(p), table=TABLE, topic=topic, partition=0, offset=p.funding_time)
-    return sink.flush()
+    offsets = sink.flush()
+    # a shared sink keeps the other writers' dead letters for them
+    mine = [d for d in sink.dead_letters if (d.table, d.topic) == (TABLE, topic)]
+    sink.dead_letters = [d for d in sink.dead_letters if (d.table, d.topic) != (TABLE, topic)]
+    return Recorded(sink.rows_written - written, offsets, mine)
