@@ -125,6 +125,8 @@ class ExecDefaults(_Frozen):
     spot_style: ExecStyle = ExecStyle.OCO
     maker_wait_ms: int = Field(2_000, ge=0, description="post-only wait before going taker (GREEN)")
     market_ratio: float = Field(0.0, ge=0, le=1, description="share sent at market at once (GREEN)")
+    twap_slices: int = Field(4, ge=2, description="slices of a twap entry")
+    twap_interval_ms: int = Field(30_000, ge=1, description="event time between twap slices")
 
     @model_validator(mode="after")
     def _styles(self) -> ExecDefaults:

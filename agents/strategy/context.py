@@ -43,6 +43,7 @@ class Ctx:
     the shell fills them when the core asks (``core.pending_input``)."""
 
     cfg: StrategyConfig
+    config_rev: str | None = None  # the active bundle's rev (decisions record it); None: cfg.rev
     kill_switch: bool = False
     regime: str | None = None  # None: S2's regime record missing or unreadable
     regime_expires_at: int | None = None  # event time after which the regime record is stale

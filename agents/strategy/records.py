@@ -1,5 +1,11 @@
-"""What the core produces: a ``Decision`` per feature event, an ``OrderIntent`` per entry, the
-effects the shell carries out, and the two requests the core makes of the shell (model, gate)."""
+"""What the core produces besides the wire contracts, and what it asks of the shell.
+
+The decision and the entry are the contracts of ``topics.trading`` (``Decision`` on ``sig.events``
+and in ``signals``, ``OrderIntent`` on ``ord.intents``): the core builds them itself, so what is
+tested is what is published. What the contracts do not carry -- why a gate said no, which rules
+fired, the p sizing used, the margin the gate holds -- is a :class:`Trace` beside the decision:
+for logs, the ``POST /decide`` answer and tests, never a second version of the decision.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from agents.strategy.config import ExecStyle
-from chimera.model import Market, Side
+from chimera.model import Side
+from topics.trading import Decision, OrderIntent
 
 
 class Reason(StrEnum):
@@ -26,6 +32,7 @@ class Reason(StrEnum):
     NO_SIGNAL = "NO_SIGNAL"
     MIN_QTY = "MIN_QTY"
     MIN_NOTIONAL = "MIN_NOTIONAL"
+    NO_STOPS = "NO_STOPS"  # an OCO / guard entry needs stop levels, and there is no ATR to set them
     RISK_BUDGET = "RISK_BUDGET"  # the gate refused: margin budget or the symbol's concurrency
     INTENT_SPENT = "INTENT_SPENT"  # this intent's reservation was already released/expired/other
     EMA_CROSS_UP = "EMA_CROSS_UP"  # the reasons of an open
@@ -36,82 +43,34 @@ def rule_reason(name: str) -> str:
     return f"RULE:{name}"
 
 
-def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Decimal):
-            out[k] = str(v)
-        elif isinstance(v, tuple):
-            out[k] = list(v)
-        else:
-            out[k] = v
-    return out
-
-
 @dataclass(frozen=True, slots=True)
-class Decision:
-    """One per feature event (``signals.decision`` and the ``sig.events`` snapshot). Fields the
-    core did not reach before skipping are None (e.g. ``model_p`` on a KILL_SWITCH skip)."""
+class Trace:
+    """How the core got to its decision; fields it did not reach are None / empty."""
 
-    signal_id: str
-    symbol: str
-    ts: int  # the feature event's t0 (event time of the decision)
-    action: Literal["open", "skip"]
-    reason: str
-    config_rev: str
     detail: str = ""
-    market: Market | None = None  # None: the symbol has no instrument data
-    regime: str | None = None  # the regime L0 saw (None: missing or expired)
-    side: Side | None = None
-    size_mult: float | None = None
-    sl_mult: float | None = None
-    tp_mult: float | None = None
-    max_adds_override: int | None = None
-    model_p: float | None = None
-    model_source: str | None = None
+    model_source: str | None = None  # "model", or the fallback's cause: timeout | error | busy
+    entry_p: float | None = None  # the probability sizing used (the fallback's when not "model")
     rules_fired: tuple[str, ...] = ()
     rules_failed: tuple[str, ...] = ()
-    intent_id: str | None = None
+    intent_id: str | None = None  # the reservation the gate was asked for
+    price_ref: Decimal | None = None  # the close the size was computed at, on the tick
+    margin_usdt: Decimal | None = None  # what the gate holds for the entry
+    leverage: int | None = None
+    market_ratio: float | None = None  # share S4 should take at market at once (B9)
+    sl_atr_mult: float | None = None  # SL / TP distances in ATRs, after L1's multipliers
+    tp_atr_mult: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
-
-
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
-    """An entry for S4 (``ord.intents``). ``sl_price``/``tp_price`` are references from the
-    decision's close; S6 places the real legs from the fill price and the ATR multiples (B1.3)."""
-
-    intent_id: str
-    signal_id: str
-    symbol: str
-    market: Market
-    side: Side
-    qty: Decimal
-    price_ref: Decimal  # the close the size was computed at, on the tick
-    margin_usdt: Decimal  # what the entry gate reserved (qty * price_ref / leverage, up to the micro)
-    leverage: int
-    exec_style: ExecStyle
-    maker_wait_ms: int
-    market_ratio: float
-    sl_atr_mult: float
-    tp_atr_mult: float
-    sl_price: Decimal | None
-    tp_price: Decimal | None
-    max_adds_override: int | None
-    ts: int
-    config_rev: str
-    reduce_only: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return {k: (str(v) if isinstance(v, Decimal) else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class PublishDecision:
-    """Write ``signals.decision`` and publish the ``sig.events`` snapshot."""
+    """Write the ``signals`` row and publish the ``sig.events`` snapshot."""
 
     decision: Decision
+    trace: Trace
 
 
 @dataclass(frozen=True, slots=True)

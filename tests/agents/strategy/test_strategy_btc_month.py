@@ -113,9 +113,9 @@ def _run_month(events: list[FeatureEvent], cfg: StrategyConfig) -> tuple[list[di
                 ctx = replace(ctx, gate=grant_all(out))
             else:
                 break
-        new_state, d, effects = out
-        intents = [e.intent.to_dict() for e in effects if isinstance(e, SendIntent)]
-        decisions.append(d.to_dict() | {"intents": intents})
+        new_state, d, t, effects = out
+        intents = [e.intent.model_dump(mode="json") for e in effects if isinstance(e, SendIntent)]
+        decisions.append(d.model_dump(mode="json") | t.to_dict() | {"intents": intents})
         ctxs.append(ctx)
         state = new_state
     return decisions, ctxs
@@ -144,7 +144,7 @@ def test_the_btc_month_decides_identically_twice(btc_events: list[FeatureEvent])
     lat_open, lat_skip = [], []
     for ev, ctx in zip(btc_events, ctxs, strict=True):
         t = time.perf_counter_ns()
-        new_state, d, _ = core.decide(state, ev, ctx)
+        new_state, d, _, _ = core.decide(state, ev, ctx)
         dt = (time.perf_counter_ns() - t) / 1_000
         (lat_open if d.action == "open" else lat_skip).append(dt)
         state = new_state

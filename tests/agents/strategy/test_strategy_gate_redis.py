@@ -14,11 +14,11 @@ from strategy_kit import FUT_SPEC, T0, below, event, make_config
 
 from agents.features.core import FeatureEvent
 from agents.strategy.config import StrategyConfig
-from agents.strategy.entry import SymbolState
+from agents.strategy.core import Outcome
 from agents.strategy.inputs import parse_funding, parse_health, parse_kill_switch, parse_regime, read_ctx
 from agents.strategy.model import LogisticModel, ModelParams
 from agents.strategy.model_runner import ModelRunner
-from agents.strategy.records import Decision, Effect, SendIntent
+from agents.strategy.records import SendIntent
 from agents.strategy.shell import run_decision
 from sinks.redis import EntryGate, Keyspace, RedisClient
 
@@ -53,11 +53,11 @@ async def _publish_inputs(client: RedisClient, ks: Keyspace, kill: str | None = 
 
 async def _decide_all(
     client: RedisClient, ks: Keyspace, gate: EntryGate, cfg: StrategyConfig, events: list[FeatureEvent]
-) -> list[tuple[SymbolState, Decision, list[Effect]]]:
+) -> list[Outcome]:
     params = cfg.model
     runner = ModelRunner(LogisticModel(params), params)
 
-    async def one(ev: FeatureEvent) -> tuple[SymbolState, Decision, list[Effect]]:
+    async def one(ev: FeatureEvent) -> Outcome:
         ctx = await read_ctx(client, ks, cfg, ev["symbol"])
         return await run_decision(below(), ev, ctx, runner, gate)
 
@@ -67,8 +67,8 @@ async def _decide_all(
         runner.close()
 
 
-def _intents(results: list[tuple[SymbolState, Decision, list[Effect]]]) -> list[SendIntent]:
-    return [e for _, _, effects in results for e in effects if isinstance(e, SendIntent)]
+def _intents(results: list[Outcome]) -> list[SendIntent]:
+    return [e for o in results for e in o.effects if isinstance(e, SendIntent)]
 
 
 async def test_fifty_simultaneous_signals_against_a_budget_for_n_open_exactly_n(
@@ -81,23 +81,24 @@ async def test_fifty_simultaneous_signals_against_a_budget_for_n_open_exactly_n(
 
     results = await _decide_all(client, keyspace, gate, cfg, events)
 
-    decisions = [d for _, d, _ in results]
+    decisions = [o.decision for o in results]
     reasons = Counter(d.reason for d in decisions)
     assert reasons == {"EMA_CROSS_UP": N_POSITIONS, "RISK_BUDGET": N_SIGNALS - N_POSITIONS}
-    assert {d.detail for d in decisions if d.action == "skip"} == {"BUDGET"}
+    assert {o.trace.detail for o in results if o.decision.action == "skip"} == {"BUDGET"}
     sent = _intents(results)
     assert len(sent) == N_POSITIONS == len({s.intent.intent_id for s in sent})
     assert {s.intent.qty for s in sent} == {Decimal("0.010")}
-    assert {s.intent.intent_id for s in sent} == {d.intent_id for d in decisions if d.action == "open"}
+    opened = [o.trace for o in results if o.decision.action == "open"]
+    assert {s.intent.intent_id for s in sent} == {t.intent_id for t in opened}
     usage = await gate.usage(SYMBOLS)
-    assert usage.budget_inuse == sum(s.intent.margin_usdt for s in sent) == Decimal(100 * N_POSITIONS)
+    assert usage.budget_inuse == sum(t.margin_usdt or 0 for t in opened) == Decimal(100 * N_POSITIONS)
     assert sum(usage.concurrency.values()) == N_POSITIONS
 
     # the same 50 events delivered again: the same entries open (their reservations are held),
     # nothing is reserved twice, and the refused ones are refused again
     again = await _decide_all(client, keyspace, gate, cfg, events)
     assert {s.intent.intent_id for s in _intents(again)} == {s.intent.intent_id for s in sent}
-    assert {d.detail for _, d, _ in again if d.action == "open"} == {
+    assert {o.trace.detail for o in again if o.decision.action == "open"} == {
         "duplicate delivery: reservation already held"
     }
     assert (await gate.usage(SYMBOLS)).budget_inuse == Decimal(100 * N_POSITIONS)
@@ -112,7 +113,7 @@ async def test_the_kill_switch_stops_every_intent_and_reserves_nothing(
 
     results = await _decide_all(client, keyspace, gate, cfg, [event(s, close=50_000.0) for s in SYMBOLS])
 
-    assert {d.reason for _, d, _ in results} == {"KILL_SWITCH"}
+    assert {o.decision.reason for o in results} == {"KILL_SWITCH"}
     assert _intents(results) == []
     usage = await gate.usage(SYMBOLS)
     assert usage.budget_inuse == 0 and set(usage.concurrency.values()) == {0}
@@ -168,10 +169,9 @@ async def test_the_shell_uses_the_model_fallback_when_the_model_is_slow(
             out.append(await run_decision(below(), event(s, close=50_000.0), ctx, runner, gate))
     finally:
         runner.close()
-    decisions = [d for _, d, _ in out]
-    # fallback p 0.3 -> 0.5x: 50 USDT x5 at 50000 = 0.005
-    assert {(d.action, d.model_p, d.model_source, d.size_mult) for d in decisions} == {
-        ("open", 0.3, "timeout", 0.5)
-    }
+    # fallback p 0.3 -> 0.5x: 50 USDT x5 at 50000 = 0.005; the wire's model_p is null on a timeout
+    seen = {(o.decision.action, o.decision.model_p, o.decision.size_mult) for o in out}
+    assert seen == {("open", None, 0.5)}
+    assert {(o.trace.model_source, o.trace.entry_p) for o in out} == {("timeout", 0.3)}
     assert {s.intent.qty for s in _intents(out)} == {Decimal("0.005")}
     assert runner.stats.timeouts == 3 and runner.stats.ok == 0
