@@ -1,0 +1,124 @@
+"""What every agent's shell does with its input: raw records in, validated values out.
+
+A record that fails its topic's schema (``topics.dlq.route``), whose key is not the one its topic is
+keyed by (a symbol-keyed batch under another symbol's key would break co-partitioning), or that the
+agent's own ``convert`` step refuses goes to ``dlq.<topic>`` as a :class:`~topics.envelope.DeadLetter`
+with the reason, is counted in ``Source.dead_letters``, and the stream goes on (DESIGN §1.6)::
+
+    source = Source(app, ("mkt.perp",), convert=to_core_input)
+
+    @app.agent(source.channel)
+    async def agent(stream):
+        async for d in source.deliveries(stream):
+            ...  # d.value, d.key, d.partition
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from faust.types import Message, StreamT
+from pydantic import BaseModel
+
+import topics  # noqa: F401  (registers every topic)
+from agents.app import ChimeraApp
+from topics.codec import key_for
+from topics.dlq import dlq_topic, route
+from topics.envelope import DeadLetter
+from topics.registry import dlq_name
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Letter = tuple[str, bytes | None, bytes]  # physical dead-letter topic, key, DeadLetter bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[T]):
+    """A valid record and where it came from; outputs and table writes stay on ``partition``."""
+
+    topic: str  # logical name
+    key: str
+    value: T
+    partition: int
+    offset: int
+
+
+def _identity(model: BaseModel) -> Any:
+    return model
+
+
+class Source(Generic[T]):
+    """Logical topics an agent consumes, with their dead-letter topics and a dead-letter count."""
+
+    def __init__(
+        self,
+        app: ChimeraApp,
+        names: Sequence[str],
+        convert: Callable[[BaseModel], T] = _identity,
+    ) -> None:
+        self.channel = app.input_topic(*names)
+        self._logical = {app.settings.topic(n): n for n in names}
+        self._dlq = {app.settings.topic(dlq_name(n)): app.output_topic(dlq_name(n)) for n in names}
+        self._convert = convert
+        self.dead_letters: Counter[str] = Counter()  # logical topic -> records sent to its DLQ
+
+    async def deliveries(self, stream: StreamT) -> AsyncIterator[Delivery[T]]:
+        """Yield the valid records of the stream; dead-letter the others."""
+        async for event in stream.events():
+            delivery, letters = self._accept(event.message)
+            for topic, key, value in letters:
+                await self._dlq[topic].send(key=key, value=value)
+            if delivery is not None:
+                yield delivery
+
+    def _accept(self, msg: Message) -> tuple[Delivery[T] | None, list[Letter]]:
+        """The record as a delivery, or the dead letters to send for it (route sends synchronously)."""
+        letters: list[Letter] = []
+
+        def send(topic: str, key: bytes | None, value: bytes) -> None:
+            letters.append((topic, key, value))
+
+        ts = _ms(msg.timestamp)
+        model, letter = route(
+            msg.topic, msg.value, send, key=msg.key, partition=msg.partition, offset=msg.offset, ts=ts,
+            counter=self.dead_letters,
+        )  # fmt: skip
+        if model is None:
+            if letter is not None:
+                log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
+            return None, letters  # dead-lettered, or a tombstone
+        try:
+            key = _check_key(msg.topic, msg.key, model)
+            value = self._convert(model)
+        except ValueError as exc:
+            reason = f"{msg.topic}: {exc}"
+            letter = DeadLetter.of(
+                msg.topic,
+                msg.value or b"",
+                reason,
+                partition=msg.partition,
+                offset=msg.offset,
+                key=msg.key,
+                ts=ts,
+            )
+            send(dlq_topic(msg.topic), msg.key, letter.encode())
+            self.dead_letters[self._logical[msg.topic]] += 1
+            log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+            return None, letters
+        return Delivery(self._logical[msg.topic], key, value, msg.partition, msg.offset), letters
+
+
+def _check_key(topic: str, raw_key: bytes | None, model: BaseModel) -> str:
+    expected = key_for(topic, model)
+    if expected is not None and raw_key != expected:
+        raise ValueError(f"record key {raw_key!r} is not {expected.decode()!r}, the record's own key")
+    return (raw_key or b"").decode("utf-8")
+
+
+def _ms(timestamp_s: float | None) -> int | None:
+    return round(timestamp_s * 1000) if timestamp_s else None  # Faust gives seconds
