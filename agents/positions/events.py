@@ -1,0 +1,101 @@
+"""What the core takes in and what it asks the shell to do.
+
+Inputs: the wire :class:`~topics.trading.OrderResult` and :class:`~topics.market.FundingEvent`
+as they are, plus three small events the shell builds from other topics (``inputs.py``): a
+management :class:`Tick` (from ``mkt.perp``), an :class:`AtrSeen` (from ``feat.events``) and an
+:class:`EntryPlanned` (from an open decision on ``sig.events``).
+
+Effects are carried out in the order given; ``SendIntent`` holds the wire ``OrderIntent`` /
+``CancelIntent`` for ``ord.intents``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from chimera.model import Side
+from topics.market import FundingEvent
+from topics.trading import CancelIntent, OrderIntent, OrderResult, PositionEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A management tick: the symbol's last price (and mark, if the venue sends one) at ``ts``."""
+
+    symbol: str
+    ts: int
+    price: Decimal
+    mark: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AtrSeen:
+    """S2's ATR for the symbol as of bar close ``ts`` (exact decimal of the float it sent)."""
+
+    symbol: str
+    ts: int
+    atr: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPlanned:
+    """S3 decided to open: the multiples and the add-on cap S6 applies when the entry fills."""
+
+    symbol: str
+    entry_intent_id: str
+    signal_id: str
+    side: Side
+    sl_mult: Decimal
+    tp_mult: Decimal
+    max_adds_override: int | None
+    ts: int
+
+
+Event = OrderResult | FundingEvent | Tick | AtrSeen | EntryPlanned
+
+
+@dataclass(frozen=True, slots=True)
+class SendIntent:
+    """Send to S4 on ``ord.intents``."""
+
+    intent: OrderIntent | CancelIntent
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Publish on ``pos.events`` (S7, S8 and the sinks listen)."""
+
+    event: PositionEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One ``positions_snapshots`` row (columns as infra/ddl/0001_trading.sql)."""
+
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """Write the position's levels to Redis (``pos:{sl}``, ``pos:{tp}``, ``pos:{adds}``) as JSON;
+    ``clear`` deletes the three keys (the position closed)."""
+
+    pos_id: str
+    sl: dict[str, Any] | None = None
+    tp: dict[str, Any] | None = None
+    adds: dict[str, Any] | None = None
+    clear: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseGate:
+    """Give back the entry gate reservation (B7): reservation id = the entry's intent_id."""
+
+    pos_id: str
+    symbol: str
+    reservation_id: str
+
+
+Effect = SendIntent | Publish | Snapshot | Mirror | ReleaseGate
