@@ -12,9 +12,9 @@ since two concurrent feeds interleave arbitrarily and the aligner would re-stamp
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agents.connectors.service.core import CoreStats, MarketDataCore, Record, ServiceConfig
 from agents.connectors.service.publish import Message, Send, TopicName
@@ -49,6 +49,7 @@ class MarketDataService:
         self.clock = clock
         self.pinger = pinger
         self.ping_interval_ms = ping_interval_ms
+        self._stop = asyncio.Event()
 
     @property
     def stats(self) -> CoreStats:
@@ -76,20 +77,28 @@ class MarketDataService:
             for source, rtt in (await pinger()).items():
                 self._out(self.core.on_ping(source, rtt, clock.now_ms()))
 
+    def stop(self) -> None:
+        """End :meth:`run` gracefully (a live feed never ends): open batches and metrics go out."""
+        self._stop.set()
+
     async def run(self, feeds: Sequence[Feed]) -> CoreStats:
-        """Pump every feed until all end (a live feed does not), then flush; return the counts."""
+        """Pump every feed until all end or :meth:`stop`, then flush; return the counts. A feed
+        that raises ends the run with its error (nothing flushed: the supervisor restarts)."""
+        pumps: asyncio.Future[Any] = asyncio.gather(*(self._pump(f) for f in feeds))
         helpers: list[asyncio.Task[None]] = []
         if self.clock is not None:
             helpers.append(asyncio.create_task(self._timer(self.clock)))
             if self.pinger is not None:
                 helpers.append(asyncio.create_task(self._ping(self.clock, self.pinger)))
+        stopped: asyncio.Future[Any] = asyncio.create_task(self._stop.wait())
         try:
-            await asyncio.gather(*(self._pump(f) for f in feeds))
+            await asyncio.wait([pumps, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if pumps.done():
+                pumps.result()  # a feed's error
         finally:
-            for task in helpers:
+            tasks = [pumps, stopped, *helpers]
+            for task in tasks:
                 task.cancel()
-            for task in helpers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._out(self.core.finish(None if self.clock is None else self.clock.now_ms()))
         return self.core.stats
