@@ -9,6 +9,7 @@ S1's metrics to ``metrics.events``, and funding actually paid → ``funding_reco
 | ``core`` | the pure loop: record / timer / end of input → messages |
 | ``loop`` | ``MarketDataService``: the async shell (feeds, timer, pinger, send) |
 | ``ccxt_source`` | ccxt.pro watchers as feeds; the websocket ping probe |
+| ``factory`` | live wiring: Binance feeds per subscription, ``run_live`` into the BulkProducer |
 | ``funding_records`` | SimVenue funding payments → ``funding_records`` rows through the sink |
 """
 

@@ -3,7 +3,9 @@ windows, the core's record/timer/finish messages, and the ccxt.pro mark-price no
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal as D
 
 import ccxt.pro as ccxt_pro
@@ -11,12 +13,12 @@ import pytest
 from binance_fixtures import raw_market_infos
 
 from agents.connectors.marketdata import Malformed, MarketEvent
-from agents.connectors.service import MarketDataCore, ServiceConfig
+from agents.connectors.service import Feed, MarketDataCore, MarketDataService, Record, ServiceConfig
 from agents.connectors.service.align import Aligner
 from agents.connectors.service.ccxt_source import book_record, mark_records, trade_record
 from agents.connectors.service.metrics import LatencyMeter, ThroughputMeter
 from agents.connectors.service.publish import FundingGate
-from chimera.model import Market, Side, Symbol
+from chimera.model import LiveClock, Market, Side, Symbol
 from topics.market import FundingEvent, MarketBatch
 from topics.ops import MetricEvent
 
@@ -216,3 +218,54 @@ def test_metric_event_wire_form_is_the_contract() -> None:
 def test_aligner_refuses_a_negative_tolerance(bad: int) -> None:
     with pytest.raises(ValueError):
         Aligner(bad)
+
+
+# ---- the shell: restart, stop, a failing feed ----------------------------------------------------
+
+
+async def test_resilient_restarts_a_watcher_after_a_network_error_with_backoff() -> None:
+    import ccxt
+
+    from agents.connectors.service.ccxt_source import resilient
+
+    starts: list[int] = []
+    naps: list[float] = []
+
+    async def watcher() -> AsyncIterator[Record]:
+        starts.append(len(starts))
+        yield tick(T0 + len(starts))
+        if len(starts) < 3:
+            raise ccxt.NetworkError("socket closed")
+
+    async def nap(seconds: float) -> None:
+        naps.append(seconds)
+
+    got = [r.ts async for r in resilient(watcher, "w", (ccxt.NetworkError,), sleep=nap)]
+    assert got == [T0 + 1, T0 + 2, T0 + 3] and len(starts) == 3
+    assert naps == [0.5, 0.5]  # a record after the reconnect resets the backoff
+
+
+async def test_stop_flushes_and_a_failing_feed_ends_the_run() -> None:
+    sent: list[str] = []
+
+    async def endless() -> AsyncIterator[Record]:
+        n = 0
+        while True:
+            n += 1
+            yield tick(T0 + n)
+            await asyncio.sleep(0.001)
+
+    cfg = ServiceConfig(window_ms=10_000, metrics_interval_ms=60_000)
+    service = MarketDataService(cfg, lambda t, k, v: sent.append(t), str, LiveClock())
+    run = asyncio.create_task(service.run([Feed("endless", endless())]))
+    await asyncio.sleep(0.05)
+    service.stop()
+    stats = await run
+    assert stats.ticks_in == stats.ticks_out > 0 and "mkt.perp" in sent and "metrics.events" in sent
+
+    async def broken() -> AsyncIterator[Record]:
+        yield tick(T0)
+        raise RuntimeError("feed broke")
+
+    with pytest.raises(RuntimeError, match="feed broke"):
+        await MarketDataService(cfg, lambda t, k, v: None, str, LiveClock()).run([Feed("b", broken())])
