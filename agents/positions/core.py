@@ -167,7 +167,7 @@ def _on_result(book: SymbolBook, r: OrderResult, ctx: Ctx) -> tuple[SymbolBook, 
     was_open = pos.status == "OPEN"
     pos, effects = _apply(pos, r, ctx)
     if was_open and pos.status == "CLOSED":
-        pos, fx = _close(pos, r.ts)
+        pos, fx = _close(pos, r.ts, r.intent_id)
         effects += fx
     elif not was_open and pos.status == "OPEN" and old is not None:
         pos, fx = protect.flatten(pos, r.ts, "ORPHAN_FILL")  # reopened by a late add-on fill
@@ -208,9 +208,9 @@ def _apply(pos: Position, r: OrderResult, ctx: Ctx) -> tuple[Position, list[Effe
     return pos, effects
 
 
-def _close(pos: Position, ts: int) -> tuple[Position, list[Effect]]:
+def _close(pos: Position, ts: int, closing_intent: str) -> tuple[Position, list[Effect]]:
     """EXIT happened: cancel what is left, give the entry's reservation back, clear the mirror."""
-    pos, effects = protect.cancel_all(pos, ts, "POSITION_CLOSED")
+    pos, effects = protect.cancel_all(pos, ts, "POSITION_CLOSED", spare=closing_intent)
     for work in pos.working_of("ADD"):  # an add-on is not reduce-only: it must not reopen
         effects.append(SendIntent(cancel(pos, work.intent_id, ts, "POSITION_CLOSED")))
     effects.append(ReleaseGate(pos_id=pos.pos_id, symbol=pos.symbol, reservation_id=pos.entry_intent_id))

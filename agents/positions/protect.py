@@ -73,8 +73,9 @@ def request(
 
 
 def _replace(pos: Position, old: Protect, new: Protect | None) -> Position:
-    kept = tuple(p for p in pos.protects if p.intent_id != old.intent_id)
-    return pos.model_copy(update={"protects": kept if new is None else (*kept, new)})
+    """Swap ``old`` for ``new`` in place (None: drop it); the list stays oldest first."""
+    swapped = (new if p.intent_id == old.intent_id else p for p in pos.protects)
+    return pos.model_copy(update={"protects": tuple(p for p in swapped if p is not None)})
 
 
 def _cancel(pos: Position, prot: Protect, ts: int, reason: str) -> tuple[Position, list[Effect]]:
@@ -96,10 +97,11 @@ def _supersede(pos: Position, newest: Protect, ts: int) -> tuple[Position, list[
     return pos, effects
 
 
-def cancel_all(pos: Position, ts: int, reason: str) -> tuple[Position, list[Effect]]:
-    """The position is closed: cancel every protective order still resting or on its way."""
+def cancel_all(pos: Position, ts: int, reason: str, spare: str = "") -> tuple[Position, list[Effect]]:
+    """The position is closed: cancel every protective order still resting or on its way, but
+    ``spare``, the order whose fill closed it (what is left of it expires: it is reduce-only)."""
     effects: list[Effect] = []
-    for prot in list(pos.protects):
+    for prot in [p for p in pos.protects if p.intent_id != spare]:
         pos, fx = _cancel(pos, prot, ts, reason)
         effects += fx
     return pos, effects
