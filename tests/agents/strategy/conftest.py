@@ -4,12 +4,15 @@ an entry gate on an event-time clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from agent_kit import Rig
 from strategy_kit import T0
 
 from chimera.model import TestClock
+from sinks.clickhouse.migrate import migrate
+from sinks.clickhouse.server_backend import ServerBackend
 from sinks.redis import EntryGate, Keyspace, RedisClient, make_client
 
 TOPOLOGIES = [
@@ -46,3 +49,25 @@ async def gate(client: RedisClient, keyspace: Keyspace, clock: TestClock) -> Ent
     g = EntryGate(client, keyspace, clock, tombstone_ms=3_600_000)
     await g.load()
     return g
+
+
+@pytest.fixture
+def rig(kafka_bootstrap: str, redis_url: str, clickhouse_url: str, unique_name: str) -> Iterator[Rig]:
+    """The S3 agent's real stack under names of this test; the database and keys go afterwards."""
+    backend = ServerBackend(clickhouse_url, unique_name[:60])
+    migrate(backend)
+    r = Rig(
+        kafka_bootstrap,
+        f"{unique_name}.",
+        Keyspace(f"{unique_name}."),
+        redis_url,
+        clickhouse_url,
+        backend.database,
+    )
+    yield r
+    r.close()
+    backend.execute(f"DROP DATABASE IF EXISTS {backend.database}")
+    backend.close()
+    with r.redis() as client:
+        for key in client.scan_iter(match=f"{r.keyspace.prefix}*", count=500):
+            client.unlink(key)

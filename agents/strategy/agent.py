@@ -1,0 +1,133 @@
+"""S3's Faust agent: ``feat.events`` in; ``ord.intents`` (on open), ``sig.events`` and a ``signals`` row
+out, per feature event (spec §A S3.1, B1.1, B7.1).
+
+Per event, in order: decide (the active bundle read once, Redis inputs, the model under its
+timeout, the entry gate reserving under the ``intent_id``), send the intent then the decision to
+the input's partition (same count and key, DESIGN §1.4), queue the ``signals`` row, store the
+symbol's state (``table[k] = new_state``: the changelog is written on assignment only).
+
+Sends are not awaited one by one: Faust flushes its producer before it commits offsets, so an
+event's outputs are on the broker before it counts as done. A crash in between redelivers the event
+and the core answers it again from its state's history with the same ids; the gate holds the
+reservation already (``duplicate``), so nothing is reserved or sent twice with other content.
+
+The agent waits for a bundle to be active (``chimera config activate``): trading on a config nobody
+activated is worse than waiting, and the events keep on the broker meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import ConsumerT, StreamT
+from mode.types.signals import BaseSignalT
+from pydantic import BaseModel
+
+from agents.app import app
+from agents.features.core import FeatureEvent
+from agents.shell import Source
+from agents.strategy.records import PublishDecision, SendIntent
+from agents.strategy.signals import signals_row
+from agents.strategy.wiring import Wiring
+from topics.codec import encode
+from topics.trading import FeatureEvent as FeatureMessage
+
+log = logging.getLogger(__name__)
+
+
+def to_event(msg: BaseModel) -> FeatureEvent:
+    """The core's input: the contract's fields as the TypedDict S2's core emits."""
+    assert isinstance(msg, FeatureMessage)
+    d = msg.model_dump(exclude={"v"})
+    return {
+        "signal_id": d["signal_id"],
+        "t0": d["t0"],
+        "symbol": d["symbol"],
+        "features": d["features"],
+        "dqc": list(d["dqc"]),
+        "config_rev": d["config_rev"],
+    }
+
+
+source = Source(app, ("feat.events",), convert=to_event)
+sig_events = app.output_topic("sig.events")
+ord_intents = app.output_topic("ord.intents")
+app.inputs.add("cfg.events")  # provisioned with the rest; followed by a broadcast consumer, not an agent
+strategy_table = app.Table(
+    "strategy",
+    key_type=bytes,
+    partitions=app.settings.topic_partitions,
+    help="S3 per-symbol entry-signal state (agents.strategy.entry), keyed by symbol",
+)
+
+
+class _Shared:
+    wiring: Wiring | None = None
+    ready = asyncio.Event()
+    follower_started = asyncio.Event()
+
+
+shared = _Shared()
+
+
+class _FlushAtCommit(faust.Sensor):
+    """Write queued ``signals`` rows when Faust starts an offset commit (rows before offsets)."""
+
+    def on_commit_initiated(self, consumer: ConsumerT) -> Any:
+        if shared.wiring is not None:
+            shared.wiring.flush()
+
+
+app.sensors.add(_FlushAtCommit())
+
+
+@app.task
+async def s3_start() -> None:
+    shared.wiring = await Wiring.open(app.settings)
+    shared.ready.set()
+    await shared.wiring.follow(shared.follower_started)
+
+
+@app.timer(interval=app.settings.sink_flush_ms / 1000)
+async def s3_flush_signals() -> None:
+    if shared.wiring is not None:
+        shared.wiring.flush_due()
+
+
+@app.on_before_shutdown.connect
+async def s3_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+    if shared.wiring is not None:
+        await shared.wiring.close()
+        shared.wiring = None
+
+
+@app.agent(source.channel)
+async def strategy(stream: StreamT) -> None:
+    await shared.ready.wait()
+    wiring = shared.wiring
+    assert wiring is not None
+    holder = wiring.strategy.holder
+    if holder.peek() is None:
+        log.warning("S3 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
+        await holder.wait()
+    sig_physical = app.settings.topic("feat.events")
+    async for d in source.deliveries(stream):
+        key = d.key.encode()
+        state = strategy_table.get(key) or {}
+        snap, out = await wiring.strategy.decide(state, d.value)
+        for effect in out.effects:
+            if isinstance(effect, SendIntent):
+                await ord_intents.send(
+                    key=key, value=encode(effect.intent, "ord.intents"), partition=d.partition
+                )
+            elif isinstance(effect, PublishDecision):
+                await sig_events.send(
+                    key=key, value=encode(effect.decision, "sig.events"), partition=d.partition
+                )
+        await wiring.record(
+            signals_row(d.value, out.decision, snap.bundle_id), sig_physical, d.partition, d.offset
+        )
+        strategy_table[key] = out.state

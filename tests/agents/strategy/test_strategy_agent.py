@@ -1,0 +1,83 @@
+"""S3's Faust agent in a real worker (``chimera worker --services strategy``) on the real Kafka, Redis and
+clickhouse-server: feature events in, decisions on ``sig.events``, entries on ``ord.intents`` and
+``signals`` rows out; the bundle comes from the config store (loaded and activated as the CLI does)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from agent_kit import Rig, bundle_doc, decisions, intents, read_to_end
+from strategy_kit import MINUTE, T0, event
+
+from agents.features.core import FEATURES, FeatureEvent
+from tests.agents.worker_kit import WorkerFactory
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse]
+
+N_SIGNALS = 20
+N_POSITIONS = 5
+SYMBOLS = [f"S{i:02d}USDT" for i in range(N_SIGNALS)]
+TIMEOUT_S = 60.0
+
+
+def crosses(symbols: list[str]) -> list[FeatureEvent]:
+    """Per symbol a bar below (fast < slow), then one above: a cross up on the second bar of each."""
+    below = [event(s, T0 - MINUTE, fast=99.0, slow=100.0, close=50_000.0) for s in symbols]
+    return below + [event(s, T0, close=50_000.0) for s in symbols]
+
+
+def test_a_budget_for_n_opens_exactly_n_and_every_skip_says_why(rig: Rig, make_worker: WorkerFactory) -> None:
+    bundle = rig.load(bundle_doc("budget", SYMBOLS, margin_budget_usdt=str(100 * N_POSITIONS)))
+    rig.activate(bundle)
+    rig.set_inputs()
+    worker = rig.worker(make_worker).start(services="strategy")
+    rig.send_features(crosses(SYMBOLS))
+
+    sig = rig.reader("sig.events")
+    sig.read_until(lambda vs: len(vs) >= 2 * N_SIGNALS, TIMEOUT_S, worker)
+    ds = decisions(sig)
+    reasons = Counter(d.reason for d in ds)
+    assert reasons == {
+        "NO_SIGNAL": N_SIGNALS,
+        "EMA_CROSS_UP": N_POSITIONS,
+        "RISK_BUDGET": N_SIGNALS - N_POSITIONS,
+    }
+    assert {d.config_rev for d in ds} == {bundle.rev} and all(d.reason for d in ds)
+
+    orders = rig.reader("ord.intents")
+    read_to_end(orders)
+    sent = intents(orders)
+    opened = {d.signal_id for d in ds if d.action == "open"}
+    assert len(sent) == N_POSITIONS and {i.signal_id for i in sent} == opened
+    assert {(i.qty, i.exec, i.source, i.reason) for i in sent} == {
+        (Decimal("0.010"), "market", "strategy", "ENTRY")
+    }
+    assert [k for k, _, _ in orders.records] == [i.symbol.encode() for i in sent]  # keyed by symbol
+
+    rows = rig.wait_signals(2 * N_SIGNALS)
+    assert len(rows) == 2 * N_SIGNALS
+    assert Counter(r["reason"] for r in rows) == reasons
+    assert {r["config_rev"] for r in rows} == {bundle.rev} and {r["config_bundle_id"] for r in rows} == {
+        "budget"
+    }
+    assert rows[0]["feature_names"] == list(FEATURES)  # S2's part of the row rides along
+    assert {r["signal_id"] for r in rows} == {d.signal_id for d in ds}
+    worker.assert_alive()
+
+
+def test_the_kill_switch_lets_no_intent_out(rig: Rig, make_worker: WorkerFactory) -> None:
+    rig.activate(rig.load(bundle_doc("kill", SYMBOLS, margin_budget_usdt="100000")))
+    rig.set_inputs()
+    rig.set_kill_switch("ON")
+    worker = rig.worker(make_worker).start(services="strategy")
+    rig.send_features(crosses(SYMBOLS))
+
+    sig = rig.reader("sig.events")
+    sig.read_until(lambda vs: len(vs) >= 2 * N_SIGNALS, TIMEOUT_S, worker)
+    assert {d.reason for d in decisions(sig)} == {"KILL_SWITCH"}
+    orders = rig.reader("ord.intents")
+    read_to_end(orders)
+    assert orders.records == []
+    worker.assert_alive()
