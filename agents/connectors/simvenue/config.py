@@ -61,6 +61,10 @@ class SimVenueConfig(BaseModel):
         Decimal("0.0005"), ge=0, lt=1, description="market orders with no book: last trade ± this fraction"
     )
     funding_interval_ms: int = Field(EIGHT_HOURS_MS, gt=0, description="settlements at multiples of this")
+    # recordings stamp the rate of settlement T a few ms after T; a replay sets this so T pays its own rate
+    funding_rate_grace_ms: int = Field(
+        0, ge=0, description="a settlement waits this long for the rate published for its own time"
+    )
 
     _exact_numbers = field_validator("maintenance_margin_rate", "market_slippage", mode="before")(_exact)
 

@@ -74,6 +74,8 @@ class Engine:
         self._bounds: dict[Key, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         self.now: int | None = None
         self.funding = FundingBook()
+        # settlements crossed whose own rate has not arrived yet: (funding_time, positions at it)
+        self._pending_funding: list[tuple[int, list[tuple[Symbol, Decimal, Decimal]]]] = []
         self._order_seq = 0
         self._trade_seq = 0
         self._out: list[SimEvent] = []

@@ -263,12 +263,21 @@ class SimExchange(Engine):
             step = self.config.funding_interval_ms
             boundary = (self.now // step + 1) * step
             while boundary <= ts:
-                self._settle_funding(boundary)
+                self._pending_funding.append((boundary, self.funding.snapshot(self.book, self._fut_mark)))
                 boundary += step
         self.now = ts
+        self._settle_due_funding(ts)
 
-    def _settle_funding(self, funding_time: int) -> None:
-        self._out.extend(self.funding.settle(funding_time, self.book, self._fut_mark))
+    def _settle_due_funding(self, ts: int) -> None:
+        # a venue stamps the rate of settlement T at T or a few ms after it (freqtrade's files: +7..17 ms),
+        # so T is paid with its own rate once that arrives, or with the latest known after the grace
+        grace = self.config.funding_rate_grace_ms
+        while self._pending_funding:
+            funding_time, held = self._pending_funding[0]
+            if ts < funding_time + grace and not self.funding.has_own_rates(funding_time, held):
+                break
+            self._pending_funding.pop(0)
+            self._out.extend(self.funding.settle(funding_time, held, self.book))
 
     def _fut_mark(self, symbol: Symbol) -> Decimal | None:
         return self.markets[(Market.FUT, symbol)].mark

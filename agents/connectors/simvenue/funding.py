@@ -41,18 +41,30 @@ class FundingBook:
     def make_latest(self, rate: FundingRate) -> None:
         self.latest[rate.symbol] = rate
 
+    def snapshot(
+        self, book: PositionBook, mark_of: Callable[[Symbol], Decimal | None]
+    ) -> list[tuple[Symbol, Decimal, Decimal]]:
+        """The open positions at a settlement instant: (symbol, qty, mark)."""
+        return [
+            (symbol, pos.qty, mark_of(symbol) or pos.entry)
+            for symbol, pos in sorted(book.positions.items())
+            if pos.qty
+        ]
+
+    def has_own_rates(self, funding_time: int, held: list[tuple[Symbol, Decimal, Decimal]]) -> bool:
+        return all(funding_time in self.history.get(symbol, {}) for symbol, _, _ in held)
+
     def settle(
-        self, funding_time: int, book: PositionBook, mark_of: Callable[[Symbol], Decimal | None]
+        self, funding_time: int, held: list[tuple[Symbol, Decimal, Decimal]], book: PositionBook
     ) -> list[FundingPayment]:
-        """Settle every open position at ``funding_time``; return the payments (also kept)."""
+        """Pay the positions held at ``funding_time``; return the payments (also kept)."""
         out = []
-        for symbol, pos in sorted(book.positions.items()):
+        for symbol, qty, mark in held:
             rate = self.history.get(symbol, {}).get(funding_time) or self.latest.get(symbol)
-            if not pos.qty or rate is None:
+            if rate is None:
                 continue
-            mark = mark_of(symbol) or pos.entry
-            amount = money(-pos.qty * mark * rate.rate)
+            amount = money(-qty * mark * rate.rate)
             book.pay_funding(amount)
-            out.append(FundingPayment(symbol, funding_time, rate.rate, pos.qty, mark, amount))
+            out.append(FundingPayment(symbol, funding_time, rate.rate, qty, mark, amount))
         self.payments.extend(out)
         return out

@@ -45,8 +45,12 @@ XRP_PERP = {"symbol": XRP, "market": "FUT", "base": "XRP", "tick_size": "0.0001"
 
 def _exchange() -> SimExchange:
     # 1x leverage: the month's 33 % fall cannot liquidate the long
+    # the recording stamps each rate 7-17 ms after its settlement: wait for it
     config = SimVenueConfig(
-        instruments=[XRP_PERP], initial_balances={"FUT": {"USDT": "10000"}}, leverage={XRP: 1}
+        instruments=[XRP_PERP],
+        initial_balances={"FUT": {"USDT": "10000"}},
+        leverage={XRP: 1},
+        funding_rate_grace_ms=60_000,
     )
     return SimExchange(config)
 
@@ -110,12 +114,12 @@ def backend(
 
 def test_a_month_of_funding_on_an_open_long(month: tuple[list[FundingPayment], D]) -> None:
     payments, wallet_change = month
-    # every 8 h settlement after the first published rate (Nov 18 00:00, stamped 17 ms after its
-    # own settlement, so 08:00 is the first one paid) to the last rate (Dec 18 00:00)
-    assert len(payments) == 90 and len({p.funding_time for p in payments}) == 90
-    assert payments[0].funding_time == 1_637_222_400_000 and payments[-1].funding_time == 1_639_785_600_000
+    # every 8 h settlement from the first published rate (Nov 18 00:00: stamped 17 ms after its own
+    # settlement, which waits for it) to the last rate (Dec 18 00:00)
+    assert len(payments) == 91 and len({p.funding_time for p in payments}) == 91
+    assert payments[0].funding_time == 1_637_193_600_000 and payments[-1].funding_time == 1_639_785_600_000
     assert all(p.funding_time % (8 * 3_600_000) == 0 and p.position_qty == D("1000") for p in payments)
-    assert sum((p.amount for p in payments), D(0)) == wallet_change == D("-7.80319826")
+    assert sum((p.amount for p in payments), D(0)) == wallet_change == D("-8.03114693")
     first = payments[0]
     assert first.amount == -(
         first.position_qty * first.mark_price * first.rate
@@ -123,11 +127,6 @@ def test_a_month_of_funding_on_an_open_long(month: tuple[list[FundingPayment], D
     assert any(p.amount > 0 for p in payments)  # and receives a negative one
 
 
-@pytest.mark.xfail(
-    reason="SimVenue settles T with the latest rate known at T; freqtrade stamps the rate of T a few ms "
-    "after T (Binance's fundingTime is the settlement it applied to), so every settlement pays the "
-    "previous period's rate"
-)
 def test_a_settlement_pays_the_rate_recorded_for_it(month: tuple[list[FundingPayment], D]) -> None:
     payments, _ = month
     recorded = {f.funding_time: f.rate for f in load_file(XRP_FILES[2]) if isinstance(f, FundingEvent)}
@@ -171,7 +170,7 @@ def test_payments_land_exactly_and_twice_written_is_once(
     clock = TestClock(payments[-1].funding_time)
 
     done = record_payments(BatchingSink(backend, clock), payments)
-    assert (done.rows, done.dead_letters) == (90, [])
+    assert (done.rows, done.dead_letters) == (91, [])
     assert done.offsets == {("simvenue.funding", 0): payments[-1].funding_time}
     assert _rows(backend) == expected  # Decimal for Decimal: nothing rounded on the way
     assert _sum(backend) == wallet_change
@@ -181,7 +180,7 @@ def test_payments_land_exactly_and_twice_written_is_once(
     if backend.name == "chdb":  # ClickHouse 26.9: the token drops it at once, no FINAL needed
         assert _rows(backend, final=False) == expected
     # other batch boundaries, other tokens: ReplacingMergeTree on (symbol, funding_time) folds them
-    assert record_payments(BatchingSink(backend, clock, batch_rows=7), payments).rows == 90
+    assert record_payments(BatchingSink(backend, clock, batch_rows=7), payments).rows == 91
     assert _rows(backend) == expected and _sum(backend) == wallet_change
     backend.execute("OPTIMIZE TABLE funding_records FINAL")
     assert _rows(backend, final=False) == expected
