@@ -303,7 +303,7 @@ def _adopted_track(intent: OrderIntent, state: OrderState, sent: Sent | None) ->
         role=sent.role if sent else "adopted",
         side=state.side,
         type=state.type,
-        time_in_force=None,
+        time_in_force=sent.time_in_force if sent else None,
         reduce_only=state.reduce_only,
         qty=state.qty,
         price=state.price,

@@ -16,7 +16,7 @@ from typing import Any
 from agents.connectors.port import Instrument, OcoRequest, OrderRequest, OrderState
 from agents.router.book import Level
 from agents.router.config import DEFAULT_PARAMS, RouterParams
-from chimera.model import ClientOrderId, Market, Symbol
+from chimera.model import ClientOrderId, Market, Symbol, TimeInForce
 from topics.trading import BookTop, CancelIntent, OrderIntent, OrderResult
 
 
@@ -50,23 +50,26 @@ class Sent:
     ts: int
     mid: Decimal | None = None
     book: BookTop | None = None
+    time_in_force: TimeInForce | None = None  # not part of a venue's order snapshot
 
     def to_json(self) -> dict[str, Any]:
         return {
             "role": self.role,
             "ts": self.ts,
+            "tif": None if self.time_in_force is None else self.time_in_force.value,
             "mid": None if self.mid is None else str(self.mid),
             "book": None if self.book is None else self.book.model_dump(mode="json"),
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Sent:
-        mid, book = doc.get("mid"), doc.get("book")
+        mid, book, tif = doc.get("mid"), doc.get("book"), doc.get("tif")
         return cls(
             role=str(doc.get("role", "main")),
             ts=int(doc.get("ts", 0)),
             mid=None if mid is None else Decimal(mid),
             book=None if book is None else BookTop.model_validate(book),
+            time_in_force=None if tif is None else TimeInForce(tif),
         )
 
 

@@ -317,7 +317,7 @@ class RouterService:
     # ---- venue calls -----------------------------------------------------------------------------
     def _sent(self, c: ClientOrderId) -> Sent:
         t = self.state.tracks[c]
-        return Sent(t.role, t.sent_ts, t.mid_at_send, t.book_at_send)
+        return Sent(t.role, t.sent_ts, t.mid_at_send, t.book_at_send, t.time_in_force)
 
     async def _claim_order(self, c: ClientOrderId) -> tuple[bool, dict[str, Any]]:
         doc = {**self._sent(c).to_json(), "at": self.clock.now_ms()}
