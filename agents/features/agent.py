@@ -14,6 +14,8 @@ store a state whose events were never sent, and the offset guard would then skip
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 
 from faust.types import StreamT
 from pydantic import BaseModel
@@ -23,10 +25,12 @@ from agents.features.config import FeatureConfig
 from agents.features.core import FeatureEvent, step, step_reference
 from agents.features.tables import load, store
 from agents.features.ticks import TickArrays, ticks_from_batch
-from agents.shell import Source
+from agents.shell import Delivery, Source
 from topics.codec import encode as encode_record
 from topics.market import MarketBatch
 from topics.trading import FeatureEvent as FeatureMessage
+
+log = logging.getLogger(__name__)
 
 # until S10's bundles (cfg.events) carry it
 CONFIG = FeatureConfig()
@@ -43,7 +47,18 @@ def encode(event: FeatureEvent) -> bytes:
     return encode_record(FeatureMessage.model_validate(event), "feat.events")
 
 
+def skipped(d: Delivery[TickArrays]) -> None:
+    # said once per partition: after a crash it is expected, but it is also what a topic recreated
+    # under an old changelog would look like (every batch skipped)
+    redelivered[(d.topic, d.partition)] += 1
+    if redelivered[(d.topic, d.partition)] == 1:
+        log.warning(
+            "skipping batches already in the table: %s[%d] from offset %d", d.topic, d.partition, d.offset
+        )
+
+
 source = Source(app, ("mkt.perp", "mkt.spot"), convert=to_ticks)
+redelivered: Counter[tuple[str, int]] = Counter()
 feat_events = app.output_topic("feat.events")
 
 
@@ -52,7 +67,8 @@ async def features(stream: StreamT) -> None:
     async for d in source.deliveries(stream):
         entry = load(d.key)
         if entry.has_applied(d.topic, d.offset):
-            continue  # redelivered after a crash: already in the state, its events already sent
+            skipped(d)  # redelivered after a crash: already in the state, its events already sent
+            continue
         if d.topic == "mkt.perp":
             state, events = step(entry.state, d.value, CONFIG)
         else:

@@ -253,4 +253,5 @@ def test_redelivered_batches_are_not_folded_twice(kafka_bootstrap: str, make_wor
     assert feature_events(events) == expected  # no event twice, none computed from a state fed twice
     final = entry(second)
     assert final is not None and final["state"] == state.to_dict()
+    assert "skipping batches already in the table" in second.log_text()
     events.close()
