@@ -21,7 +21,7 @@ from positions_kit import (
 )
 
 from agents.positions import protect
-from agents.positions.events import ReleaseGate, Tick
+from agents.positions.events import AtrSeen, ReleaseGate, Tick
 from agents.positions.intents import pos_id_for
 from chimera.model import OrderStatus, Side, intent_id_for
 
@@ -159,3 +159,36 @@ def test_a_stop_that_cannot_be_placed_closes_the_position_at_market() -> None:
     d2(Tick(BTC, T1 + 5, D("46000.0")))
     [out] = intents_of(d2.ended(sl.intent_id, Side.SELL, OrderStatus.REJECTED, T1 + 6, version=0))
     assert out.reason == "SL_BREACHED"
+
+
+ATR_LADDER = {
+    "unit": "atr",
+    "initial_sl_atr": "1.5",
+    "trail": [{"trigger": "1", "lock": "0.2"}, {"trigger": "2", "lock": "1"}],
+    "tp": [{"trigger": "3", "fraction": "1"}],
+    "add_on": {"max_adds": 0},
+}
+
+
+def test_atr_ladder_uses_the_atr_frozen_at_the_open() -> None:
+    d = Driver(make_ctx(**ATR_LADDER))
+    d(AtrSeen(BTC, T1 - 60_000, D("250.5")))
+    sl, tp = intents_of(d(entry_fill("46400.2", "0.050", T1)))
+    # 46400.2 - 1.5 x 250.5 = 46024.45 -> 46024.4; target 46400.2 + 3 x 250.5 = 47151.7
+    assert (sl.sl_price, tp.tp_price, d.pos.atr) == (D("46024.4"), D("47151.7"), D("250.5"))
+    d.ack(sl, T1 + 1)
+    d.ack(tp, T1 + 2)
+    [s1] = intents_of(d(Tick(BTC, T1 + 60_000, D("46650.7"))))  # 1 ATR up: lock 0.2 ATR
+    assert s1.sl_price == D("46450.3")
+    d.ack(s1, T1 + 60_001)
+    d(AtrSeen(BTC, T1 + 60_000, D("500")))  # a new ATR does not move this position's levels
+    [s2] = intents_of(d(Tick(BTC, T1 + 120_000, D("46901.2"))))  # 2 ATR of 250.5 up: lock 1 ATR
+    assert s2.sl_price == D("46650.7")
+
+
+def test_atr_ladder_without_an_atr_falls_back_to_an_roe_stop_and_no_target() -> None:
+    d = Driver(make_ctx(**ATR_LADDER))
+    [sl] = intents_of(d(entry_fill("46400.2", "0.050", T1)))
+    assert sl.sl_price == D("46028.9")  # initial_sl_roe 8%
+    d.ack(sl, T1 + 1)
+    assert intents_of(d(Tick(BTC, T1 + 60_000, D("47500.0")))) == []  # no ATR: the ladder waits
