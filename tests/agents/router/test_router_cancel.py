@@ -24,8 +24,17 @@ async def test_cancel_with_flatten_closes_the_partly_filled_entry(redis1: RedisC
     filled = desk.of(maker)[-1].filled_qty
     assert filled == D("0.111612") and desk.of(maker)[-1].status is OrderStatus.PARTIALLY_FILLED
 
-    out = await desk.submit(cancel(intent_id="cxl-c", target_intent_id="int-c", market="SPOT", flatten=True,
-                                   ts=1610064037000, source="reconciler", reason="DERISK"))  # fmt: skip
+    out = await desk.submit(
+        cancel(
+            intent_id="cxl-c",
+            target_intent_id="int-c",
+            market="SPOT",
+            flatten=True,
+            ts=1610064037000,
+            source="reconciler",
+            reason="DERISK",
+        )
+    )
     flat = coid("cxl-c", "flat")
     assert desk.venue.calls == [("create", maker), ("cancel", maker), ("create", flat)]
     assert [(r.client_order_id, r.status) for r in out] == [
@@ -34,13 +43,19 @@ async def test_cancel_with_flatten_closes_the_partly_filled_entry(redis1: RedisC
     ]
     flatten = out[-1]
     assert (flatten.side, flatten.type, flatten.filled_qty, flatten.intent_id) == (
-        Side.SELL, OrderType.MARKET, filled, "cxl-c",
-    )  # fmt: skip
+        Side.SELL,
+        OrderType.MARKET,
+        filled,
+        "cxl-c",
+    )
     (event,) = desk.records.rows["strategy_events"]
     payload = json.loads(event["payload"])
     assert (event["kind"], event["intent_id"], payload["net_filled"], payload["flatten"]) == (
-        "CANCEL", "int-c", "0.111612", True,
-    )  # fmt: skip
+        "CANCEL",
+        "int-c",
+        "0.111612",
+        True,
+    )
     assert desk.venue.exchange.balances(SPOT)["BTC"].total == D("1")
     # no maker re-price, no taker: the cancel ended the execution
     await desk.feed_all(between(ev, 1610064037000, 1610064040000))

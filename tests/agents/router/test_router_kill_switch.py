@@ -27,14 +27,26 @@ async def test_kill_switch_blocks_entries_not_exits(redis1: RedisClient, ks1: Ke
     for it in entries:
         (refused,) = await desk.submit(it)
         assert (refused.status, refused.reason, refused.order_id, refused.filled_qty) == (
-            OrderStatus.REJECTED, "KILL_SWITCH", None, 0,
-        )  # fmt: skip
+            OrderStatus.REJECTED,
+            "KILL_SWITCH",
+            None,
+            0,
+        )
         assert refused.intent_id == it.intent_id
     assert desk.venue.creates() == [coid("int-open", 0)]
     assert desk.router.metrics.counters["rejected_kill_switch"] == 4
 
-    legs = intent(intent_id="int-legs", exec="sl_tp", side="SELL", reduce_only=True, qty="0.02",
-                  sl_price="46000.0", tp_price="47000.0", ts=T0 + 2, source="positions")  # fmt: skip
+    legs = intent(
+        intent_id="int-legs",
+        exec="sl_tp",
+        side="SELL",
+        reduce_only=True,
+        qty="0.02",
+        sl_price="46000.0",
+        tp_price="47000.0",
+        ts=T0 + 2,
+        source="positions",
+    )
     assert [r.status for r in await desk.submit(legs)] == [OrderStatus.NEW, OrderStatus.NEW]
     exit_ = intent(
         intent_id="int-exit", side="SELL", reduce_only=True, qty="0.01", ts=T0 + 3, source="positions"
@@ -56,8 +68,15 @@ async def test_kill_switch_lets_spot_exits_and_cancels_through(redis1: RedisClie
     await desk.feed_all(until(ev, t0))
     await redis1.set(ks1.kill_switch(), "on")
     for exec_ in ("oco", "guard"):
-        it = intent(intent_id=f"int-{exec_}", market="SPOT", exec=exec_, qty="0.01", sl_price="39000.00",
-                    tp_price="40000.00", ts=t0)  # fmt: skip
+        it = intent(
+            intent_id=f"int-{exec_}",
+            market="SPOT",
+            exec=exec_,
+            qty="0.01",
+            sl_price="39000.00",
+            tp_price="40000.00",
+            ts=t0,
+        )
         assert [(r.status, r.reason) for r in await desk.submit(it)] == [
             (OrderStatus.REJECTED, "KILL_SWITCH")
         ]

@@ -29,10 +29,16 @@ async def test_maker_times_out_to_a_taker_filled_at_the_deadline_event(
     taker = coid("int-mt", "t")
     # cancel-then-place at every re-price; the 3 re-prices allowed, then the taker
     assert desk.venue.calls == [
-        ("create", makers[0]), ("cancel", makers[0]), ("create", makers[1]), ("cancel", makers[1]),
-        ("create", makers[2]), ("cancel", makers[2]), ("create", makers[3]), ("cancel", makers[3]),
+        ("create", makers[0]),
+        ("cancel", makers[0]),
+        ("create", makers[1]),
+        ("cancel", makers[1]),
+        ("create", makers[2]),
+        ("cancel", makers[2]),
+        ("create", makers[3]),
+        ("cancel", makers[3]),
         ("create", taker),
-    ]  # fmt: skip
+    ]
     # each maker joined the best bid of its moment (7367, 7705, 7706, 7706): the bid ran away each time
     assert [desk.of(c)[0].price for c in makers] == [
         D("39473.94"),

@@ -29,8 +29,19 @@ async def feed_watching(desk: Desk, ticks: list[MarketEvent]) -> list[D]:
 
 
 def legs(intent_id: str, qty: str, sl: str, tp: str, ts: int) -> object:
-    return intent(intent_id=intent_id, exec="sl_tp", side="SELL", reduce_only=True, qty=qty, sl_price=sl,
-                  tp_price=tp, ts=ts, source="positions", pos_id="pos-1", reason="TP_1")  # fmt: skip
+    return intent(
+        intent_id=intent_id,
+        exec="sl_tp",
+        side="SELL",
+        reduce_only=True,
+        qty=qty,
+        sl_price=sl,
+        tp_price=tp,
+        ts=ts,
+        source="positions",
+        pos_id="pos-1",
+        reason="TP_1",
+    )
 
 
 async def test_entry_then_reduce_only_legs_one_fills_the_other_is_cancelled(

@@ -16,8 +16,15 @@ async def test_oco_entry_protected_by_a_list_whose_other_leg_the_venue_ends(
     ev = spot_events()
     desk = await make_desk(redis1, ks1)
     await desk.feed_all(until(ev, t0))
-    it = intent(intent_id="int-oco", market="SPOT", exec="oco", qty="0.002", sl_price="39420.00",
-                tp_price="39450.00", ts=t0)  # fmt: skip
+    it = intent(
+        intent_id="int-oco",
+        market="SPOT",
+        exec="oco",
+        qty="0.002",
+        sl_price="39420.00",
+        tp_price="39450.00",
+        ts=t0,
+    )
     await desk.submit(it)
     entry, tp, sl = coid("int-oco", "e"), coid("int-oco", "tp"), coid("int-oco", "sl")
     (bought,) = desk.of(entry)[-1].fills
@@ -32,8 +39,11 @@ async def test_oco_entry_protected_by_a_list_whose_other_leg_the_venue_ends(
     # 00:00:02.573: the rally prints 39451.98 through the take-profit; the venue ends the stop leg
     (tp_fill,) = desk.of(tp)[-1].fills
     assert (desk.of(tp)[-1].status, tp_fill.price, tp_fill.ts, tp_fill.is_maker) == (
-        OrderStatus.FILLED, D("39450.00"), 1610064002573, True,
-    )  # fmt: skip
+        OrderStatus.FILLED,
+        D("39450.00"),
+        1610064002573,
+        True,
+    )
     assert (desk.of(sl)[-1].status, desk.of(sl)[-1].ts) == (OrderStatus.EXPIRED, 1610064002573)
     assert desk.venue.calls == [("create", entry), ("create_oco", coid("int-oco", "L"))]  # no cancel from us
     assert desk.venue.exchange.balances(SPOT)["BTC"].total == D("1")
@@ -68,12 +78,16 @@ async def test_guard_fires_cancel_then_protect_on_the_partly_filled_entry(
     )
     protect = desk.of(exit_)[-1]
     assert (protect.side, protect.type, protect.status, protect.filled_qty) == (
-        Side.SELL, OrderType.MARKET, OrderStatus.FILLED, D("0.166636"),
-    )  # fmt: skip
+        Side.SELL,
+        OrderType.MARKET,
+        OrderStatus.FILLED,
+        D("0.166636"),
+    )
     # the 37370 quote's bid (0.031497 BTC at 39533.95), then the rest 5 bps under it
     assert [(f.price, f.qty, f.ts) for f in protect.fills] == [
-        (D("39533.95"), D("0.031497"), trigger.ts), (D("39514.18"), D("0.135139"), trigger.ts),
-    ]  # fmt: skip
+        (D("39533.95"), D("0.031497"), trigger.ts),
+        (D("39514.18"), D("0.135139"), trigger.ts),
+    ]
     guard = await desk.router.guards.read("BTCUSDT", "int-g")
     assert (guard["armed"], guard["state"], guard["triggered_at"]) == ("0", "DONE", str(trigger.ts))
     assert guard["exit_client_order_id"] == exit_
