@@ -115,6 +115,8 @@ class PositionConfig(_Frozen):
     )
     plan_ttl_ms: PositiveInt = Field(HOUR_MS, description="an entry plan with no fill is dropped after this")
     max_protect_retries: int = Field(3, ge=0, le=20)
+    gate_lease_ttl_ms: PositiveInt = Field(36 * HOUR_MS, description="S3's reservation lease (same value)")
+    gate_renew_every_ms: PositiveInt = Field(HOUR_MS, description="renew an open position's lease this often")
     treasury: TreasuryRule = TreasuryRule()
 
     _num = field_validator(
@@ -134,6 +136,8 @@ class PositionConfig(_Frozen):
             raise ValueError(
                 "tp: the rungs before the last take the whole position; the last closes the rest"
             )
+        if self.gate_renew_every_ms >= self.gate_lease_ttl_ms:
+            raise ValueError("gate_renew_every_ms must be shorter than gate_lease_ttl_ms, or leases lapse")
         if self.liq_guard_distance >= 1 / Decimal(self.leverage):
             raise ValueError(
                 f"liq_guard_distance {self.liq_guard_distance} is beyond the liquidation distance of a "

@@ -166,6 +166,9 @@ def _on_result(book: SymbolBook, r: OrderResult, ctx: Ctx) -> tuple[SymbolBook, 
         pos = _open(book, r, ctx)
     was_open = pos.status == "OPEN"
     pos, effects = _apply(pos, r, ctx)
+    if old is None:  # just opened: the lease S3 took runs from its decision; restart it now
+        pos, renew = manage.renew_lease(pos, ctx, r.ts)
+        effects.append(renew)
     if was_open and pos.status == "CLOSED":
         pos, fx = _close(pos, r.ts, r.intent_id)
         effects += fx

@@ -98,4 +98,15 @@ class ReleaseGate:
     reservation_id: str
 
 
-Effect = SendIntent | Publish | Snapshot | Mirror | ReleaseGate
+@dataclass(frozen=True, slots=True)
+class RenewGate:
+    """Extend the entry reservation's lease (S3 reserves with a lease so a dead holder cannot leak
+    budget; an open position is alive, so S6 keeps its lease from running out)."""
+
+    pos_id: str
+    symbol: str
+    reservation_id: str
+    ttl_ms: int
+
+
+Effect = SendIntent | Publish | Snapshot | Mirror | ReleaseGate | RenewGate

@@ -14,8 +14,8 @@ liquidation distance):
    stop's step, place the new stop at its lock level (make-before-break, ``protect.py``);
 5. add-ons: the k-th add (k from 0) at excursion ≥ trigger × (k + 1), while adds < max, before
    any take-profit, and with the mark far enough from liquidation;
-6. re-check protection (a stop that was refused or lost is placed again), and a snapshot row
-   every ``snapshot_every_ms``.
+6. re-check protection (a stop that was refused or lost is placed again), a snapshot row every
+   ``snapshot_every_ms``, and the entry gate's lease renewed every ``gate_renew_every_ms``.
 
 Excursions are measured from the current average entry. One order of each kind is in flight at a
 time; a tick older than the last one seen changes nothing (a redelivery).
@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from agents.positions import intents, protect
 from agents.positions.context import Ctx
-from agents.positions.events import Effect, SendIntent, Tick
+from agents.positions.events import Effect, RenewGate, SendIntent, Tick
 from agents.positions.levels import (
     better_stop,
     excursion,
@@ -62,7 +62,15 @@ def on_tick(pos: Position, tick: Tick, ctx: Ctx) -> tuple[Position, list[Effect]
     if tick.ts - pos.snap_ts >= ctx.cfg.snapshot_every_ms:
         pos, row = snapshot(pos, tick.ts)
         effects.append(row)
+    if tick.ts - pos.renewed_ts >= ctx.cfg.gate_renew_every_ms:
+        pos, renew = renew_lease(pos, ctx, tick.ts)
+        effects.append(renew)
     return pos, effects
+
+
+def renew_lease(pos: Position, ctx: Ctx, ts: int) -> tuple[Position, RenewGate]:
+    renew = RenewGate(pos.pos_id, pos.symbol, pos.entry_intent_id, ctx.cfg.gate_lease_ttl_ms)
+    return pos.model_copy(update={"renewed_ts": ts}), renew
 
 
 def _decide(pos: Position, tick: Tick, ctx: Ctx) -> tuple[Position, list[Effect]]:

@@ -8,7 +8,9 @@ Faust agent produces and sinks those and writes the table; this shell does the R
 - the mirror keys ``pos:{sl}:level:<pos_id>``, ``pos:{tp}:ladder:<pos_id>``, ``pos:{adds}:<pos_id>``
   (JSON; deleted when the position closes) — the table is the state, Redis the shared view for
   S5, S12 and operators;
-- the entry gate release (B7) through :class:`~sinks.redis.EntryGate`, idempotent by reservation id;
+- the entry gate (B7) through :class:`~sinks.redis.EntryGate`: the lease of an open position's
+  reservation renewed, and the reservation released at the close (idempotent by its id); a
+  renewal that finds the lease gone is reported in ``Outbox.lapsed`` (the budget was reclaimed);
 - both under ``lock:{pos}:<pos_id>`` (TTL, holder token), so an HTTP ``/positions/manage`` call or
   the reconciler never interleaves with the agent on one position. A busy lock raises LockBusy:
   the agent retries the event (the core's ids make the retry send nothing new).
@@ -29,7 +31,16 @@ from agents.connectors.port import Instrument
 from agents.positions import core
 from agents.positions.config import PositionConfig
 from agents.positions.context import Ctx
-from agents.positions.events import Effect, Event, Mirror, Publish, ReleaseGate, SendIntent, Snapshot
+from agents.positions.events import (
+    Effect,
+    Event,
+    Mirror,
+    Publish,
+    ReleaseGate,
+    RenewGate,
+    SendIntent,
+    Snapshot,
+)
 from agents.positions.state import SymbolBook
 from agents.positions.treasury import TreasuryDecision, auto_transfer
 from sinks.redis import EntryGate, Idempotency, Keyspace, Locks, RedisClient, Released
@@ -47,6 +58,7 @@ class Outbox:
     snapshots: list[dict[str, Any]] = field(default_factory=list)
     released: list[Released] = field(default_factory=list)
     mirrored: list[str] = field(default_factory=list)  # pos_ids whose Redis keys were written
+    lapsed: list[str] = field(default_factory=list)  # reservations a renewal found gone (expired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +109,7 @@ class PositionService:
 
     async def carry_out(self, effects: Sequence[Effect]) -> Outbox:
         out = Outbox()
-        redis_work: dict[str, list[Mirror | ReleaseGate]] = {}
+        redis_work: dict[str, list[Mirror | ReleaseGate | RenewGate]] = {}
         for e in effects:
             if isinstance(e, SendIntent):
                 out.intents.append(e.intent)
@@ -113,6 +125,9 @@ class PositionService:
                     if isinstance(item, Mirror):
                         await self._mirror(item)
                         out.mirrored.append(pos_id)
+                    elif isinstance(item, RenewGate):
+                        if not await self._gate.renew(item.reservation_id, item.ttl_ms):
+                            out.lapsed.append(item.reservation_id)
                     else:
                         out.released.append(await self._gate.release(item.reservation_id))
         return out

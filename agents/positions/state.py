@@ -115,6 +115,7 @@ class Position(_Frozen):
     last_price: Decimal | None = None
     last_mark: Decimal | None = None
     tick_ts: int = -1
+    renewed_ts: int = -1  # last renewal of the entry gate's lease
     trade_ids: tuple[str, ...] = ()
     intents: tuple[str, ...] = ()  # every order this position sent, so late results find it
 

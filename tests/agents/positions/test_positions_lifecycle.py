@@ -23,7 +23,7 @@ from positions_kit import (
 )
 
 from agents.positions import core
-from agents.positions.events import Effect, Event, ReleaseGate, SendIntent, Tick
+from agents.positions.events import Effect, Event, ReleaseGate, RenewGate, SendIntent, Tick
 from agents.positions.intents import ENTRY_LEG, pos_id_for
 from agents.positions.state import SymbolBook
 from chimera.model import OrderStatus, Side, intent_id_for
@@ -236,3 +236,16 @@ def test_entry_leg_is_s3s() -> None:
     from agents.strategy.core import ENTRY_LEG as S3_ENTRY_LEG
 
     assert ENTRY_LEG == S3_ENTRY_LEG
+
+
+def test_the_entry_lease_is_renewed_at_the_open_and_every_hour() -> None:
+    d = Driver(make_ctx(**SIMPLE))
+    fx = d(entry_fill("46400.2", "0.050", T1))
+    assert [e for e in fx if isinstance(e, RenewGate)] == [
+        RenewGate(pos_id_for(ENTRY), BTC, ENTRY, 36 * HOUR)
+    ]
+    renewals = [
+        len([e for e in d(Tick(BTC, T1 + m * 60_000, D("46400.0"))) if isinstance(e, RenewGate)])
+        for m in range(1, 130)
+    ]
+    assert sum(renewals) == 2 and renewals[59] == renewals[119] == 1  # at +60 min and +120 min

@@ -14,7 +14,7 @@ from positions_kit import BTC, ENTRY, FUT_BTC, T0, D, entry_fill, fill, make_con
 
 from agents.connectors.port import Instrument
 from agents.positions.config import PositionConfig
-from agents.positions.events import Event
+from agents.positions.events import Event, Tick
 from agents.positions.intents import ENTRY_LEG, pos_id_for
 from agents.positions.service import Outbox, PositionService
 from agents.positions.state import SymbolBook
@@ -212,3 +212,37 @@ async def test_snapshot_and_transfer_rows_fit_their_tables(
         f"WHERE transfer_id = '{tid}'"
     ).rows
     assert (t[0], D(t[1]), t[2]) == ("PENDING", D("487.50"), "s6-auto")
+
+
+async def test_an_open_position_keeps_its_reservation_past_the_lease(
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate, clock: TestClock
+) -> None:
+    # leases of 2 h: the position's is renewed every hour, a reservation nobody renews lapses
+    svc = service(client, keyspace, gate, make_config(gate_lease_ttl_ms=2 * HOUR))
+    await svc.load()
+    shell = Shell(svc)
+    assert (await gate.reserve(ENTRY, BTC, MARGIN, "1000", 2, 2 * HOUR)).granted
+    assert (await gate.reserve("int-orphan", BTC, D("10"), "1000", 2, 2 * HOUR)).granted
+    sl = (await shell(entry_fill("46400.2", "0.050", T0)))[0]
+    for hours in (1, 2, 3):
+        clock.set(T0 + hours * HOUR)
+        await shell(Tick(BTC, T0 + hours * HOUR, D("46300.0")))
+    assert await gate.reclaim_expired() == ["int-orphan"]
+    assert (await gate.usage([BTC])).budget_inuse == MARGIN
+    assert [o.lapsed for o in shell.outs if o.lapsed] == []
+    clock.set(T0 + 3 * HOUR + 5)
+    await shell(
+        result(
+            sl.intent_id,
+            Side.SELL,
+            OrderStatus.FILLED,
+            ts=T0 + 3 * HOUR + 5,
+            reduce_only=True,
+            pos_id=sl.pos_id,
+            fills=[fill("x1", "46028.9", "0.050", T0 + 3 * HOUR + 5)],
+        )
+    )
+    released = [r for o in shell.outs for r in o.released]
+    assert [(r.released, r.margin_usdt) for r in released] == [(True, MARGIN)]
+    usage = await gate.usage([BTC])
+    assert (usage.budget_inuse, usage.concurrency) == (D(0), {BTC: 0})
