@@ -7,6 +7,7 @@ auto-treasury (spec §A S6, B1.3, B3, B7, B8).
 | ``state.py`` | the per-symbol book (Faust table value), JSON-round-trippable |
 | ``events.py`` | the core's inputs and effects |
 | ``core.py`` | pure: ``step(book, event, ctx) -> (book, effects)`` |
+| ``results.py`` | order results: fills, order states, the close |
 | ``fills.py`` / ``levels.py`` | exact fill accounting; price levels, ROE, liquidation |
 | ``protect.py`` | the stop and final take-profit, replaced make-before-break |
 | ``manage.py`` | the management tick: guard, stagnation, TP rungs, trailing, add-ons |

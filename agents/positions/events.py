@@ -29,6 +29,11 @@ class Tick:
     price: Decimal
     mark: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        # built at the boundary (inputs.tick_of): a price the core would divide by is refused here
+        if not self.price > 0 or (self.mark is not None and not self.mark > 0):
+            raise ValueError(f"{self.symbol} tick at {self.ts}: price and mark must be positive")
+
 
 @dataclass(frozen=True, slots=True)
 class AtrSeen:
@@ -37,6 +42,10 @@ class AtrSeen:
     symbol: str
     ts: int
     atr: Decimal
+
+    def __post_init__(self) -> None:
+        if not self.atr > 0:
+            raise ValueError(f"{self.symbol} ATR at {self.ts} must be positive, got {self.atr}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from agents.positions.config import PositionConfig
-from agents.positions.events import Effect, Publish, Snapshot
+from agents.positions.context import Ctx
+from agents.positions.events import Effect, Mirror, Publish, Snapshot
+from agents.positions.protect import rung_price
 from agents.positions.state import COST_STEP, PRICE_STEP, ZERO, Position
 from topics.trading import PositionEvent, PositionKind
 
@@ -140,3 +142,32 @@ def snapshot(pos: Position, ts: int) -> tuple[Position, Snapshot]:
     """A snapshot row with no event (a tick, a funding settlement)."""
     row = snapshot_row(pos, ts)
     return pos.model_copy(update={"snap_seq": pos.snap_seq + 1, "snap_ts": ts}), Snapshot(row)
+
+
+def mirror_effects(old: Position | None, new: Position, ctx: Ctx) -> list[Effect]:
+    """Write the levels to Redis when they changed (not on every tick); nothing once closed."""
+    if new.status == "CLOSED" or (old is not None and mirror_key(old) == mirror_key(new)):
+        return []
+    prices = [rung_price(new, ctx, i) for i in range(len(ctx.cfg.tp))]
+    return [
+        Mirror(
+            pos_id=new.pos_id,
+            sl=sl_mirror(new),
+            tp=tp_mirror(new, ctx.cfg, prices) if ctx.cfg.tp else None,
+            adds=adds_mirror(new),
+        )
+    ]
+
+
+def mirror_key(pos: Position) -> tuple[object, ...]:
+    orders = tuple((p.intent_id, p.status) for p in pos.protects)
+    return (
+        pos.status,
+        pos.entry_px,
+        pos.sl_price,
+        pos.sl_step,
+        orders,
+        pos.tp_level,
+        pos.adds,
+        pos.adds_blocked,
+    )

@@ -11,6 +11,7 @@ from positions_kit import BTC, LADDER, T0, D, make_config
 from pydantic import ValidationError
 
 from agents.positions.config import PositionConfig
+from agents.positions.events import AtrSeen, Tick
 from agents.positions.inputs import atr_of, plan_of, tick_of
 from agents.positions.intents import ENTRY_LEG
 from chimera.model import Market, Side, intent_id_for
@@ -104,3 +105,12 @@ def test_atr_and_plan_are_read_from_the_other_topics() -> None:
     )  # fmt: skip
     assert plan_of(decision.model_copy(update={"action": "skip"})) is None
     assert plan_of(decision.model_copy(update={"market": Market.SPOT})) is None
+
+
+def test_a_tick_or_atr_the_core_would_divide_by_is_refused_at_the_boundary() -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        Tick(BTC, T0, D(0))
+    with pytest.raises(ValueError, match="must be positive"):
+        Tick(BTC, T0, D("46400.2"), mark=D("-1"))
+    with pytest.raises(ValueError, match="must be positive"):
+        AtrSeen(BTC, T0, D(0))
