@@ -25,6 +25,7 @@ from agents.connectors.recordings import load_file
 from agents.connectors.simvenue import FundingPayment, SimExchange, SimVenueConfig
 from agents.connectors.simvenue.feed import apply
 from agents.positions.events import Event, Tick
+from agents.positions.intents import ENTRY_LEG
 from chimera.model import (
     ClientOrderId,
     IntentId,
@@ -35,6 +36,7 @@ from chimera.model import (
     SignalId,
     Symbol,
     client_order_id_for,
+    intent_id_for,
 )
 from topics.market import FundingEvent
 from topics.trading import CancelIntent, Fill, OrderIntent, OrderResult
@@ -142,10 +144,11 @@ class PaperDesk:
         )
 
     # ---- S3 + S4: the entry --------------------------------------------------------------------
-    async def enter(self, side: Side, qty: str) -> None:
+    async def enter(self, side: Side, qty: str, signal_id: str = SIGNAL) -> None:
+        """Send an entry as S3 names it (``intent_id_for(signal_id, "entry")``) at market."""
         intent = OrderIntent(
-            intent_id=ENTRY,
-            signal_id=SIGNAL,
+            intent_id=ENTRY if signal_id == SIGNAL else intent_id_for(signal_id, ENTRY_LEG),
+            signal_id=SignalId(signal_id),
             symbol=BTC,
             market=FUT,
             side=side,

@@ -10,16 +10,17 @@ independent recomputation from the venue's fills and funding payments, and the v
 
 from __future__ import annotations
 
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from paper_desk import PaperDesk, bars, make_exchange
-from positions_kit import FUT_BTC, D, Driver, events_of, make_config
+from positions_kit import BTC, FUT_BTC, D, Driver, events_of, make_config
 
 from agents.positions.context import Ctx
 from agents.positions.events import SendIntent, Snapshot
-from chimera.model import Market, Side, round_to_step
+from chimera.model import Market, Side, Symbol, round_to_step
 from topics.trading import OrderIntent
 
 JAN1 = 1_640_995_200_000  # 2022-01-01 00:00 UTC
@@ -168,3 +169,35 @@ async def test_snapshot_rows_follow_the_position(side: Side) -> None:
     assert rows[-1]["status"] == "CLOSED" and rows[-1]["qty"] == 0
     assert all(r["status"] == "OPEN" for r in rows[:-1])
     assert rows[-1]["realized_pnl"] == events_of(d.effects)[-1].realized_pnl
+
+
+async def test_three_days_of_alternating_entries_keep_every_invariant_and_the_books() -> None:
+    """Enter 40 ticks after each close, alternating sides, with a stagnation time stop; every hop
+    is checked. The wallet moves by exactly the sum of every position's realised PnL (the last
+    snapshot of each, so funding after its last event counts), funding equals the venue's."""
+    cfg = make_config(stagnation={"after_ms": 6 * 3_600_000, "max_abs_roe": "0.03", "exit": True})
+    d = Driver(Ctx(cfg, FUT_BTC))
+
+    async def s6(event: Any) -> list[Any]:
+        return [e.intent for e in d(event) if isinstance(e, SendIntent)]
+
+    desk = PaperDesk(make_exchange(), s6)
+    days = 3 * 86_400_000
+    desk.publish_funding(DEC31_23, DEC31_23 + days)
+    side, entries, idle = Side.BUY, 0, 0
+    for tick in bars(DEC31_23, DEC31_23 + days):
+        await desk.market(tick)
+        flat = desk.ex.book.qty(Symbol(BTC)) == 0 and not any(p.is_open for p in d.book.positions.values())
+        idle = idle + 1 if flat else 0
+        if idle >= 40:
+            await desk.enter(side, "0.050", f"sig-soak-{entries}")
+            side, entries, idle = side.opposite(), entries + 1, 0
+    exits = [e for e in events_of(d.effects) if e.kind == "EXIT"]
+    assert entries == 22 and len(exits) == 21
+    assert Counter(e.reason for e in exits) == {"SL_TRAIL": 13, "SL": 6, "TIME_STOP": 2}
+    last_rows = {e.row["pos_id"]: e.row for e in d.effects if isinstance(e, Snapshot)}
+    assert len(last_rows) == entries
+    bal = desk.ex.balances(Market.FUT)["USDT"]
+    assert bal.free + bal.locked - WALLET == sum(r["realized_pnl"] for r in last_rows.values())
+    assert -sum(r["funding_paid"] for r in last_rows.values()) == sum(p.amount for p in desk.funding)
+    assert desk.hops > 30_000
