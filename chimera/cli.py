@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "worker": "agents.cli:worker",
     "replay": "agents.connectors.cli:replay",
     "record": "agents.connectors.cli:record",
+    "config": "agents.config.cli:config",
 }
 
 HELP = {
@@ -28,6 +29,7 @@ HELP = {
     "worker": "Run a Faust worker with the services chosen in settings.",
     "replay": "Publish recorded market data files into (prefixed) market topics.",
     "record": "Capture market topics to a file that `replay` reads back.",
+    "config": "Config bundles: load a file, activate a bundle, show the active one.",
 }
 
 

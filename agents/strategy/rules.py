@@ -214,6 +214,16 @@ class RuleSet:
     def rules(self) -> tuple[RuleSpec, ...]:
         return self._rules
 
+    # a StrategyConfig holds its RuleSet as a private attribute, which pydantic compares and copies:
+    # two configs of the same rules are equal, and a copy gets its own interpreter
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RuleSet) and self._rules == other._rules
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RuleSet:
+        return RuleSet(self._rules)
+
     def _eval(self, rule: RuleSpec, tree: ast.Module) -> bool:
         it = self._interp
         # reset asteval's per-run state so a previous rule's error does not short-circuit this one;

@@ -4,6 +4,7 @@ clickhouse-server: feature events in, decisions on ``sig.events``, entries on ``
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from decimal import Decimal
 
@@ -80,4 +81,59 @@ def test_the_kill_switch_lets_no_intent_out(rig: Rig, make_worker: WorkerFactory
     orders = rig.reader("ord.intents")
     read_to_end(orders)
     assert orders.records == []
+    worker.assert_alive()
+
+
+def test_a_reload_mid_stream_never_mixes_two_bundles_in_one_decision(
+    rig: Rig, make_worker: WorkerFactory
+) -> None:
+    """Every bar crosses (the sign flips each bar), so every decision after the first sizes an entry
+    with its bundle's rule: A halves the size and widens the stop x1.5, B sizes x0.8 and the stop x2.
+    B is activated while the events stream in; each decision's numbers, and its intent's stop, must
+    be those of the rev it records, and the revs switch once, in processing order."""
+    n_events = 600
+
+    def rules(size: float, sl: float) -> dict[str, object]:
+        then = {"size_mult": size, "sl_mult": sl}
+        rule = {"name": "all", "priority": 1, "when": "features.close > 0", "then": then}
+        return {"rules": [rule], "margin_budget_usdt": "100000000", "max_concurrency_per_symbol": 1_000_000}
+
+    a = rig.load(bundle_doc("reload", **rules(0.5, 1.5)))
+    b = rig.load(bundle_doc("reload", **rules(0.8, 2.0)))
+    assert a.rev != b.rev
+    rig.activate(a)
+    rig.set_inputs()
+    worker = rig.worker(make_worker).start(services="strategy")
+    events = [
+        event(t0=T0 + i * MINUTE, fast=101.0 if i % 2 == 0 else 99.0, slow=100.0, close=50_000.0)
+        for i in range(n_events)
+    ]
+    sig = rig.reader("sig.events")
+    sender = threading.Thread(target=lambda: [rig.send_features([e]) for e in events[n_events // 4 :]])
+    rig.send_features(events[: n_events // 4])
+    sender.start()
+    sig.read_until(lambda vs: len(vs) >= n_events // 4, TIMEOUT_S, worker)
+    rig.activate(b)  # while the sender still publishes, one event at a time
+    sender.join()
+    sig.read_until(lambda vs: len(vs) >= n_events, TIMEOUT_S, worker)
+
+    ds = decisions(sig)
+    expected = {a.rev: (0.5, 1.5), b.rev: (0.8, 2.0)}
+    revs = [d.config_rev for d in ds]
+    switch = revs.index(b.rev)
+    assert 0 < switch < n_events - 1 and revs == [a.rev] * switch + [b.rev] * (n_events - switch)
+    assert [d.ts for d in ds] == [e["t0"] for e in events]  # one partition, in order
+    for d in ds[1:]:
+        assert d.action == "open" and (d.size_mult, d.sl_mult) == expected[d.config_rev], d
+    by_signal = {d.signal_id: d for d in ds}
+    orders = rig.reader("ord.intents")
+    read_to_end(orders)
+    sent = intents(orders)
+    assert len(sent) == n_events - 1
+    for i in sent:
+        # SL at 1.5 ATR (50) x the bundle's sl_mult from the 50000 reference
+        distance = abs(Decimal("50000") - (i.sl_price or Decimal(0)))
+        assert distance == Decimal("75") * Decimal(str(expected[by_signal[i.signal_id].config_rev][1]))
+    rows = rig.wait_signals(n_events)
+    assert {r["signal_id"]: r["config_rev"] for r in rows} == {d.signal_id: d.config_rev for d in ds}
     worker.assert_alive()
