@@ -6,6 +6,7 @@ the shell injects; nothing here feeds a decision."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 
 
@@ -24,7 +25,7 @@ class Latency:
         if not self.samples:
             return None
         ordered = sorted(self.samples)
-        rank = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
+        rank = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
         return ordered[rank]
 
 

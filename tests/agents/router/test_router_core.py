@@ -166,6 +166,21 @@ def test_maker_taker_reprices_when_the_book_moves_away_then_takes_at_the_deadlin
     )
 
 
+def test_a_futures_post_only_expired_as_taking_is_re_made_at_the_new_bid() -> None:
+    core = Core()
+    core.book(FUT, T0, "40000.0", "40000.5")
+    (m0,) = only(
+        core(IntentIn(intent(intent_id="int-gtx", exec="maker_taker", maker_wait_ms=5_000, ts=T0))), Place
+    )
+    core.book(FUT, T0 + 1, "39999.0", "40000.0")  # the ask came down to our bid: GTX expires
+    (m1,) = only(core(OrderUpdate(venue_state(m0, OrderStatus.EXPIRED, T0 + 1))), Place)
+    assert (m1.req.client_order_id, m1.req.price, m1.req.time_in_force) == (
+        coid("int-gtx", "m1"),
+        D("39999.0"),
+        TimeInForce.GTX,
+    )
+
+
 def test_maker_reprices_are_bounded() -> None:
     core = Core(Ctx(INSTRUMENTS, params=RouterParams(max_reprices=1)))
     core.book(FUT, T0, "40000.0", "40000.5")
@@ -296,6 +311,17 @@ def test_slippage_is_signed_against_us() -> None:
     assert slippage_bps(Side.SELL, D("100.01"), D("100")) == pytest.approx(-1.0)
     assert slippage_bps(Side.SELL, D("99.99"), D("100")) == pytest.approx(1.0)
     assert slippage_bps(Side.BUY, D("100"), None) is None
+
+
+def test_latency_quantiles_are_nearest_rank() -> None:
+    from agents.router.metrics import RouterMetrics
+
+    m = RouterMetrics()
+    for ms in range(1, 101):
+        m.ack_ms.add(float(ms))
+    assert (m.ack_ms.quantile(0.5), m.router_p95, m.ack_ms.quantile(0.99)) == (50.0, 95.0, 99.0)
+    m.count("maker_timeout_count")
+    assert m.snapshot()["maker_timeout_count"] == 1 and m.maker_timeout_count == 1
 
 
 def test_params_keep_the_last_good_ones_when_the_record_is_unreadable() -> None:

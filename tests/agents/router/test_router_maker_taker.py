@@ -61,6 +61,7 @@ async def test_maker_times_out_to_a_taker_filled_at_the_deadline_event(
     assert result.mid_at_send == D("39484.06")
     assert fill.slippage_bps == float((D("39486.99") - D("39484.06")) / D("39484.06") * 10_000)
     assert desk.router.metrics.maker_timeout_count == 1
+    assert desk.router.metrics.router_p95 is not None  # intent -> first venue ack, wall clock
     assert desk.venue.exchange.balances(SPOT)["BTC"].free == D("1.001")
 
 
