@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from agents.connectors.port import Instrument, OcoRequest, OrderRequest, OrderState
 from agents.router import cancel
 from agents.router.book import Book
-from agents.router.execution import Exec, Refuse, StyleEffect, View, is_exit, request
+from agents.router.execution import Exec, Refuse, StyleEffect, View, cid, is_exit, request
 from agents.router.messages import (
     Adopt,
     CancelIn,
@@ -191,6 +191,11 @@ class _Work:
             self._intent(a.intent)  # known here after all: the redelivery answer
             return
         x = Exec(a.intent, phase="adopted", passive=True)
+        if a.intent.exec == "twap":
+            # the queue still drives the rest of a TWAP: adopt it as running, past the slices found
+            k_of = {cid(a.intent, k): k for k in range(a.intent.twap_slices or 0)}
+            last = max((k_of.get(s.client_order_id, -1) for s, _ in a.states), default=-1)
+            x = Exec(a.intent, phase="running", last_k=last)
         if a.refused is not None:
             self._refuse(x, Refuse(self._first(a.intent), a.intent, "main", a.refused), keep=False)
             return

@@ -98,6 +98,22 @@ async def test_a_new_router_sends_the_rest_of_a_twap_at_the_due_times(
     assert sent_at == [T0 + 60_000, T0 + 120_000]
 
 
+async def test_a_twap_redelivered_after_a_restart_keeps_its_schedule(
+    client: RedisClient, keyspace: Keyspace
+) -> None:
+    ticks = fut_bar_ticks(3)
+    venue = RecordingVenue(sim_config())
+    desk = await make_desk(client, keyspace, venue)
+    await desk.feed(ticks[0])
+    it = intent(intent_id="int-t5", qty="0.003", exec="twap", twap_slices=3, twap_interval_ms=60_000, ts=T0)
+    first = await desk.submit(it)
+    desk2 = await make_desk(client, keyspace, venue)
+    assert await desk2.submit(it) == first  # answered from the venue: slice 0, nothing sent
+    await desk2.feed_all(ticks[1:])
+    assert venue.creates() == [coid("int-t5", k) for k in range(3)]  # the rest still at their times
+    assert desk2.router.state.execs == {}  # and forgotten once the last slice is done
+
+
 async def test_cancel_drops_the_queued_slices(client: RedisClient, keyspace: Keyspace) -> None:
     from router_kit import cancel
 
