@@ -44,6 +44,7 @@ from agents.router.messages import (
     Unschedule,
 )
 from agents.router.styles import PASSIVE, STYLES, Style, Twap
+from agents.router.styles.guard import GuardStop
 from agents.router.styles.oco import legs
 from agents.router.tracks import Track, observe, refused
 from chimera.model import ClientOrderId, Market, OrderType, Symbol
@@ -196,6 +197,13 @@ class _Work:
             k_of = {cid(a.intent, k): k for k in range(a.intent.twap_slices or 0)}
             last = max((k_of.get(s.client_order_id, -1) for s, _ in a.states), default=-1)
             x = Exec(a.intent, phase="running", last_k=last)
+        guard = STYLES["guard"]
+        resume = (
+            a.intent.exec == "guard" and a.guard in ("ARMED", "TRIGGERED") and isinstance(guard, GuardStop)
+        )
+        if resume:
+            assert a.guard is not None
+            x = Exec(a.intent, phase=a.guard.lower(), current=cid(a.intent, "g"))
         if a.refused is not None:
             self._refuse(x, Refuse(self._first(a.intent), a.intent, "main", a.refused), keep=False)
             return
@@ -206,6 +214,9 @@ class _Work:
         self.execs[a.intent.intent_id] = x
         for state, _ in a.states:
             self._update(state, None)
+        x = self.execs.get(a.intent.intent_id) or x
+        if resume and isinstance(guard, GuardStop) and not x.done:
+            self._run(x, *guard.resume(x, self.view(a.intent)))
         self._cleanup(self.execs.get(a.intent.intent_id))
 
     # ---- orders ----------------------------------------------------------------------------------

@@ -20,11 +20,15 @@ class GuardRecords:
         key = self._ks.guard_stop(symbol, intent_id)
         # one slot (one key): a transaction keeps the fields and their TTL together
         async with self._client.pipeline(transaction=True) as pipe:
-            mapping: dict[Any, Any] = dict(fields)
+            # the key's parts may contain ':' (ccxt symbols): keep them as fields for whoever scans
+            mapping: dict[Any, Any] = {**fields, "symbol": symbol, "intent_id": intent_id}
             pipe.hset(key, mapping=mapping)
             pipe.pexpire(key, self._ttl_ms)
             await pipe.execute()
 
     async def read(self, symbol: str, intent_id: str) -> dict[str, str]:
-        raw = await self._client.hgetall(self._ks.guard_stop(symbol, intent_id))
+        return await self.read_key(self._ks.guard_stop(symbol, intent_id))
+
+    async def read_key(self, key: str) -> dict[str, str]:
+        raw = await self._client.hgetall(key)
         return {str(k): str(v) for k, v in raw.items()}

@@ -157,6 +157,7 @@ class Adopt:
     intent: OrderIntent
     states: tuple[tuple[OrderState, Sent | None], ...]
     refused: str | None = None  # the router refused the intent before the venue (KILL_SWITCH, ...)
+    guard: str | None = None  # a guard's recorded state (ARMED, TRIGGERED): watch it again
 
 
 Event = IntentIn | CancelIn | OrderUpdate | SendFailed | SendUnknown | Tick | Timer | SliceDue | Adopt

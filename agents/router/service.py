@@ -132,8 +132,26 @@ class RouterService:
         """Load scripts and instruments, read the inputs and where the TWAP queue stands."""
         await self.idem.load()
         self._instruments = dict(await self.venue.load_markets())
-        await self._refresh_inputs(None)
+        ctx = await self._refresh_inputs(None)
         self._next_due = await self.queue.next_due()
+        await self._resume_guards(ctx)
+
+    async def _resume_guards(self, ctx: Ctx) -> None:
+        """Watch again the guards a previous process armed (their records outlive it)."""
+        pattern = self.keyspace.guard_stop("SYM", "ID").replace("SYM:ID", "*")
+        async for key in self.redis.scan_iter(match=pattern, count=500):
+            fields = await self.guards.read_key(str(key))
+            if fields.get("state") not in ("ARMED", "TRIGGERED"):
+                continue
+            raw = await self.idem.get("intent", fields.get("intent_id", ""))
+            if raw is None:
+                continue
+            intent = OrderIntent.model_validate(json.loads(raw)["intent"])
+            if not self.owns(intent.symbol) or intent.intent_id in self.state.execs:
+                continue
+            found = await self._found(intent.market, intent.symbol, [cid(intent, "g"), cid(intent, "x")])
+            await self._feed(Adopt(intent, tuple(found), guard=fields["state"]), ctx)
+            self.metrics.count("guards_resumed")
 
     # ---- inputs: intents, market data, venue updates, time ----------------------------------------
     async def submit(self, msg: OrderIntent | CancelIntent) -> list[OrderResult]:

@@ -118,6 +118,18 @@ class GuardStop(Style):
             return replace(x, phase=DONE), [_guard(x, armed="0", state="DONE")]
         return x, []  # (partly) filled: the holding stays guarded
 
+    def resume(self, x: Exec, v: View) -> Step:
+        """Watch a guard again after a restart: armed, it waits for its stop; triggered, it goes on
+        from where the dead router stopped (cancel the entry, or protect what it filled)."""
+        if x.phase != TRIGGERED:
+            return x, []
+        entry = v.tracks.get(cid(x.intent, ENTRY))
+        if entry is not None and entry.open:
+            return x, [CancelOrder(x.intent.market, x.intent.symbol, entry.cid)]
+        if cid(x.intent, EXIT) in x.cids:
+            return replace(x, phase=PROTECTING, current=cid(x.intent, EXIT)), []
+        return self._protect(x, v, entry)
+
     def on_cancel(self, x: Exec, v: View, only: ClientOrderId | None) -> Step:
         x, effects = super().on_cancel(x, v, only)
         if x.phase == ARMED and not x.done:

@@ -95,6 +95,31 @@ async def test_guard_fires_cancel_then_protect_on_the_partly_filled_entry(
     assert [r["kind"] for r in desk.records.rows["strategy_events"]] == ["GUARD_TRIGGERED"]
 
 
+async def test_a_restarted_router_watches_the_armed_guard_again(
+    client: RedisClient, keyspace: Keyspace
+) -> None:
+    t0 = 1610064036671
+    ev = spot_events()
+    desk = await make_desk(client, keyspace)
+    await desk.feed_all(until(ev, t0))
+    await desk.submit(
+        intent(intent_id="int-g3", market="SPOT", exec="guard", qty="0.3", sl_price="39534.00", ts=t0)
+    )
+    await desk.feed_all(between(ev, t0, 1610064037000))  # partly filled, still above the stop
+    desk2 = await make_desk(client, keyspace, desk.venue)  # the router restarts; the guard record stays
+    assert desk2.router.metrics.counters["guards_resumed"] == 1
+    await desk2.feed_all(between(ev, 1610064037000, t0 + 3_000))
+    entry, exit_ = coid("int-g3", "g"), coid("int-g3", "x")
+    assert [c for c in desk.venue.calls if c[0] != "fetch"] == [
+        ("create", entry),
+        ("cancel", entry),
+        ("create", exit_),
+    ]
+    assert desk2.of(exit_)[-1].filled_qty == desk2.of(entry)[-1].filled_qty == D("0.166636")
+    guard = await desk2.router.guards.read("BTCUSDT", "int-g3")
+    assert (guard["state"], guard["triggered_at"]) == ("DONE", "1610064037380")
+
+
 async def test_guard_on_a_filled_entry_protects_without_a_cancel(redis1: RedisClient, ks1: Keyspace) -> None:
     t0 = 1610064036671
     ev = spot_events()
