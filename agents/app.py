@@ -39,11 +39,12 @@ class ChimeraApp(faust.App):
         self.fetch_wait_ms = settings.consumer_fetch_wait_ms  # read by agents.transport
         self.outputs: set[str] = set()  # logical names of the topics the agents send to
         self.inputs: set[str] = set()
+        self.agent_modules = agent_modules(settings.services)
         super().__init__(
             settings.topic(settings.worker_id),
             broker=[f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",")],
             env={},
-            autodiscover=agent_modules(settings.services),
+            autodiscover=list(self.agent_modules),
             store="memory://",  # tables recover from their changelog topics
             processing_guarantee="at_least_once",
             topic_allow_declare=False,
@@ -63,6 +64,8 @@ class ChimeraApp(faust.App):
     async def on_first_start(self) -> None:
         self.conf.datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
         await super().on_first_start()
+        idle = [s for s in self.settings.services if f"agents.{s}.agent" not in self.agent_modules]
+        log.info("running %s; no agent module yet: %s", ", ".join(self.agent_modules), ", ".join(idle) or "-")
         from agents.provision import provision
 
         await self.loop.run_in_executor(None, provision, self)
@@ -91,7 +94,7 @@ class ChimeraApp(faust.App):
 
 
 def agent_modules(services: tuple[str, ...]) -> list[str]:
-    """The agent modules of the chosen services; a service without one yet is left out (and logged)."""
+    """The agent modules of the chosen services; a service without one yet is left out."""
     unknown = sorted(set(services) - set(ALL_SERVICES))
     if unknown:
         raise ValueError(f"unknown services {unknown}; known: {', '.join(ALL_SERVICES)}")
@@ -104,8 +107,6 @@ def agent_modules(services: tuple[str, ...]) -> list[str]:
             found = False
         if found:
             modules.append(name)
-        else:
-            log.info("service %s has no agent module (%s) yet: not run", service, name)
     return modules
 
 
