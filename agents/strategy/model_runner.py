@@ -2,9 +2,14 @@
 to the configured ``p`` on timeout or error, and count both (``stats`` is what tests and metrics read).
 
 A sync callable runs on a small thread pool, so a slow model cannot block the event loop; an async
-callable is awaited directly. Python cannot kill a thread: a timed-out call keeps its worker until
-it returns. While every worker is held by such a call, new calls fall back at once (``busy``)
-instead of queueing behind it and timing out one after another.
+callable is awaited directly. A callable marked ``inline = True`` (the built-in logistic model: a
+dot product, microseconds) is called in place, with no timer: a wall-clock deadline on it would make
+decisions depend on how loaded the machine is (measured: on 2 busy cores a 20 ms deadline on the
+thread hop was missed now and then, and two replays of the same month then decided differently).
+
+Python cannot kill a thread: a timed-out call keeps its worker until it returns. While every worker
+is held by such a call, new calls fall back at once (``busy``) instead of queueing behind it and
+timing out one after another.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class ModelRunner:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self._predict = predict
         self._is_async = inspect.iscoroutinefunction(predict)
+        self._inline = bool(getattr(predict, "inline", False)) and not self._is_async
         self._timeout_s = params.timeout_ms / 1000.0
         self._fallback = params.fallback_p
         self._workers = workers
@@ -71,6 +77,8 @@ class ModelRunner:
     async def run(self, features: Features, side: Side) -> ModelOutcome:
         """The entry probability for ``side``: the model's, or the fallback (counted)."""
         self.stats.calls += 1
+        if self._inline:
+            return self._run_inline(features, side)
         self._stuck = {f for f in self._stuck if not f.done()}
         if not self._is_async and len(self._stuck) >= self._workers:
             self.stats.busy += 1
@@ -83,6 +91,17 @@ class ModelRunner:
         except Exception:  # a failing model must not stop trading decisions; it falls back, counted
             self.stats.errors += 1
             return ModelOutcome(self._fallback, "error")
+        return self._outcome(p_up, side)
+
+    def _run_inline(self, features: Features, side: Side) -> ModelOutcome:
+        try:
+            p_up = float(cast(Callable[[Features], float], self._predict)(features))
+        except Exception:  # e.g. a null feature: the fallback, counted, as for any model
+            self.stats.errors += 1
+            return ModelOutcome(self._fallback, "error")
+        return self._outcome(p_up, side)
+
+    def _outcome(self, p_up: float, side: Side) -> ModelOutcome:
         if not (math.isfinite(p_up) and 0.0 <= p_up <= 1.0):
             self.stats.errors += 1
             return ModelOutcome(self._fallback, "error")

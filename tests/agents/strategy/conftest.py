@@ -4,7 +4,7 @@ an entry gate on an event-time clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from agent_kit import Rig
@@ -51,23 +51,37 @@ async def gate(client: RedisClient, keyspace: Keyspace, clock: TestClock) -> Ent
     return g
 
 
+RigFactory = Callable[[str], Rig]
+
+
 @pytest.fixture
-def rig(kafka_bootstrap: str, redis_url: str, clickhouse_url: str, unique_name: str) -> Iterator[Rig]:
-    """The S3 agent's real stack under names of this test; the database and keys go afterwards."""
-    backend = ServerBackend(clickhouse_url, unique_name[:60])
-    migrate(backend)
-    r = Rig(
-        kafka_bootstrap,
-        f"{unique_name}.",
-        Keyspace(f"{unique_name}."),
-        redis_url,
-        clickhouse_url,
-        backend.database,
-    )
-    yield r
-    r.close()
-    backend.execute(f"DROP DATABASE IF EXISTS {backend.database}")
-    backend.close()
-    with r.redis() as client:
-        for key in client.scan_iter(match=f"{r.keyspace.prefix}*", count=500):
-            client.unlink(key)
+def make_rig(
+    kafka_bootstrap: str, redis_url: str, clickhouse_url: str, unique_name: str
+) -> Iterator[RigFactory]:
+    """``make_rig(name)``: the S3 agent's real stack under names of this test and ``name`` (a topic
+    prefix, a Redis key prefix, a migrated clickhouse-server database); all dropped afterwards."""
+    made: list[tuple[Rig, ServerBackend]] = []
+
+    def make(name: str = "") -> Rig:
+        base = f"{unique_name[:50]}{name}"
+        backend = ServerBackend(clickhouse_url, base)
+        migrate(backend)
+        r = Rig(
+            kafka_bootstrap, f"{base}.", Keyspace(f"{base}."), redis_url, clickhouse_url, backend.database
+        )
+        made.append((r, backend))
+        return r
+
+    yield make
+    for r, backend in made:
+        r.close()
+        backend.execute(f"DROP DATABASE IF EXISTS {backend.database}")
+        backend.close()
+        with r.redis() as client:
+            for key in client.scan_iter(match=f"{r.keyspace.prefix}*", count=500):
+                client.unlink(key)
+
+
+@pytest.fixture
+def rig(make_rig: RigFactory) -> Rig:
+    return make_rig("")

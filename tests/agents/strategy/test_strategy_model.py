@@ -100,3 +100,16 @@ async def test_an_async_model_is_held_to_the_same_timeout() -> None:
         assert time.perf_counter() - start < 0.5 and runner.stats.timeouts == 1
     finally:
         runner.close()
+
+
+async def test_the_logistic_model_runs_in_place_so_no_deadline_can_change_a_decision() -> None:
+    params = ModelParams(weights={"ret_1": 200.0}, timeout_ms=1)
+    runner = ModelRunner(LogisticModel(params), params)
+    try:
+        outs = [await runner.run(FEATS, Side.BUY) for _ in range(200)]
+        assert {o.source for o in outs} == {"model"} and runner.stats.timeouts == 0
+        assert outs[0].p == LogisticModel(params).predict(FEATS)
+        err = await runner.run({"ret_1": None}, Side.BUY)
+        assert (err.source, runner.stats.errors, runner.stats.ok) == ("error", 1, 200)
+    finally:
+        runner.close()
