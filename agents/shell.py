@@ -3,9 +3,10 @@
 A record that fails its topic's schema (``topics.dlq.route``), whose key is not the one its topic is
 keyed by (a symbol-keyed batch under another symbol's key would break co-partitioning), or that the
 agent's own ``convert`` step refuses goes to ``dlq.<topic>`` as a :class:`~topics.envelope.DeadLetter`
-with the reason, is counted in ``Source.dead_letters``, and the stream goes on (DESIGN §1.6)::
+with the reason, is counted (``Source.dead_letters`` in the worker, and a ``dead_letters`` counter on
+``metrics.events`` for S11), and the stream goes on (DESIGN §1.6)::
 
-    source = Source(app, ("mkt.perp",), convert=to_core_input)
+    source = Source(app, ("mkt.perp",), convert=to_core_input, service="features")
 
     @app.agent(source.channel)
     async def agent(stream):
@@ -26,9 +27,10 @@ from pydantic import BaseModel
 
 import topics  # noqa: F401  (registers every topic)
 from agents.app import ChimeraApp
-from topics.codec import key_for
+from topics.codec import encode, key_for
 from topics.dlq import dlq_topic, route
 from topics.envelope import DeadLetter
+from topics.ops import MetricEvent
 from topics.registry import dlq_name
 
 log = logging.getLogger(__name__)
@@ -60,19 +62,32 @@ class Source(Generic[T]):
         app: ChimeraApp,
         names: Sequence[str],
         convert: Callable[[BaseModel], T] = _identity,
+        service: str | None = None,
     ) -> None:
         self.channel = app.input_topic(*names)
         self._logical = {app.settings.topic(n): n for n in names}
         self._dlq = {app.settings.topic(dlq_name(n)): app.output_topic(dlq_name(n)) for n in names}
+        self._metrics = app.output_topic("metrics.events")
         self._convert = convert
+        self.service = service or app.settings.worker_id  # who the metric names
         self.dead_letters: Counter[str] = Counter()  # logical topic -> records sent to its DLQ
 
     async def deliveries(self, stream: StreamT) -> AsyncIterator[Delivery[T]]:
         """Yield the valid records of the stream; dead-letter the others."""
         async for event in stream.events():
-            delivery, letters = self._accept(event.message)
+            msg = event.message
+            delivery, letters = self._accept(msg)
             for topic, key, value in letters:
                 await self._dlq[topic].send(key=key, value=value)
+                metric = MetricEvent(
+                    service=self.service,
+                    name="dead_letters",
+                    kind="counter",
+                    value=1.0,
+                    tags={"topic": self._logical[msg.topic]},
+                    ts=_ms(msg.timestamp) or 0,
+                )
+                await self._metrics.send(key=self.service.encode(), value=encode(metric, "metrics.events"))
             if delivery is not None:
                 yield delivery
 

@@ -57,7 +57,7 @@ def skipped(d: Delivery[TickArrays]) -> None:
         )
 
 
-source = Source(app, ("mkt.perp", "mkt.spot"), convert=to_ticks)
+source = Source(app, ("mkt.perp", "mkt.spot"), convert=to_ticks, service="features")
 redelivered: Counter[tuple[str, int]] = Counter()
 feat_events = app.output_topic("feat.events")
 

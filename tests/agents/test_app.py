@@ -65,6 +65,8 @@ def test_worker_provisions_its_topics_before_consuming(
         "dlq.mkt.perp": 1,
         "dlq.mkt.spot": 1,
         "dlq.feat.events": 1,
+        "metrics.events": 2,
+        "dlq.metrics.events": 1,
         "w-features-changelog": 2,  # partitioned like the input it is keyed from
     }
     changelog = ConfigResource(ResourceType.TOPIC, prefix + "w-features-changelog")

@@ -34,6 +34,7 @@ from tests.agents.worker_kit import (
 )
 from topics.envelope import DeadLetter
 from topics.market import MarketBatch
+from topics.ops import MetricEvent
 
 SYMBOL = "BTCUSDT"
 BARS = 100  # > rv_window (60) + 1, so rv and rho get values
@@ -180,6 +181,14 @@ def test_invalid_batches_go_to_the_dlq_and_the_stream_goes_on(
     assert feature_events(events) == expected
     worker.assert_alive()
     assert worker.log_text().count("dead letter ") == 4
+    metrics = Reader(kafka_bootstrap, topic(worker, "metrics.events"))
+    metrics.read_until(lambda vs: len(vs) >= 4, TIMEOUT_S, worker)
+    counted = [MetricEvent.decode(v) for v in metrics.values()]
+    assert {(m.service, m.name, m.kind, m.value, m.tags["topic"]) for m in counted} == {
+        ("features", "dead_letters", "counter", 1.0, "mkt.perp")
+    }
+    assert len(counted) == 4
+    metrics.close()
     dlq.close()
     events.close()
 
