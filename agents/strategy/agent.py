@@ -30,6 +30,7 @@ from agents.app import app
 from agents.features.core import FeatureEvent
 from agents.shell import Source
 from agents.strategy.records import PublishDecision, SendIntent
+from agents.strategy.service import event_of
 from agents.strategy.signals import signals_row
 from agents.strategy.wiring import Wiring
 from topics.codec import encode
@@ -39,17 +40,8 @@ log = logging.getLogger(__name__)
 
 
 def to_event(msg: BaseModel) -> FeatureEvent:
-    """The core's input: the contract's fields as the TypedDict S2's core emits."""
     assert isinstance(msg, FeatureMessage)
-    d = msg.model_dump(exclude={"v"})
-    return {
-        "signal_id": d["signal_id"],
-        "t0": d["t0"],
-        "symbol": d["symbol"],
-        "features": d["features"],
-        "dqc": list(d["dqc"]),
-        "config_rev": d["config_rev"],
-    }
+    return event_of(msg)
 
 
 source = Source(app, ("feat.events",), convert=to_event)

@@ -25,8 +25,21 @@ from agents.strategy.model import LogisticModel, ModelParams
 from agents.strategy.model_runner import ModelRunner, ModelStats, Predict
 from agents.strategy.shell import run_decision
 from sinks.redis import EntryGate, Keyspace, RedisClient
+from topics.trading import FeatureEvent as FeatureMessage
 
 PredictFor = Callable[[ModelParams], Predict]
+
+
+def event_of(msg: FeatureMessage) -> FeatureEvent:
+    """The core's input: the ``feat.events`` contract's fields as the TypedDict S2's core emits."""
+    return {
+        "signal_id": msg.signal_id,
+        "t0": msg.t0,
+        "symbol": msg.symbol,
+        "features": dict(msg.features),
+        "dqc": list(msg.dqc),
+        "config_rev": msg.config_rev,
+    }
 
 
 class EventClock:
