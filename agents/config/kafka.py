@@ -36,9 +36,8 @@ class KafkaEventSender:
         self._ensured = False
 
     def __call__(self, event: ConfigEvent) -> None:
-        from confluent_kafka import Producer
-
         from topics.admin import ensure_topics
+        from topics.producer import make_producer
 
         if not self._ensured:
             ensure_topics(
@@ -46,7 +45,7 @@ class KafkaEventSender:
             )
             self._ensured = True
         errors: list[str] = []
-        producer = Producer({"bootstrap.servers": self._bootstrap, "acks": "all"})
+        producer = make_producer(self._bootstrap, acks="all")
         producer.produce(
             self._prefix + TOPIC,
             encode(event, TOPIC),

@@ -132,13 +132,13 @@ class BulkProducer:
     """A confluent-kafka producer that never drops: waits on a full queue, counts delivery errors."""
 
     def __init__(self, bootstrap: str, config: dict[str, str | int] | None = None) -> None:
-        from confluent_kafka import Producer
+        from topics.producer import make_producer
 
         self.errors: list[str] = []
         self._sent = 0
         # a delivery report only for a failure: a Python callback per message costs more than the send
         reports = {"on_delivery": self._delivered, "delivery.report.only.error": True}
-        self._producer = Producer({"bootstrap.servers": bootstrap, **(config or PRODUCER_CONFIG), **reports})
+        self._producer = make_producer(bootstrap, **(config or PRODUCER_CONFIG), **reports)
 
     def _delivered(self, err: object, msg: object) -> None:
         if err is not None:

@@ -93,13 +93,12 @@ def kafka_metric_sender(
     bootstrap: str, prefix: str = "", replication: int = 1
 ) -> Callable[[MetricEvent], None]:
     """Send metric events to ``<prefix>metrics.events`` (keyed by service), each one acknowledged."""
-    from confluent_kafka import Producer
-
     from topics.admin import ensure_topics
     from topics.codec import encode, key_for
+    from topics.producer import make_producer
 
     ensure_topics(bootstrap, prefix, 1, replication, names=["metrics.events"])
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer = make_producer(bootstrap, acks="all")
 
     def send(metric: MetricEvent) -> None:
         errors: list[str] = []

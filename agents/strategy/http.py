@@ -51,9 +51,9 @@ class KafkaPublisher:
     """Send an outcome's intent (first) and decision with confluent-kafka; wait for the broker's ack."""
 
     def __init__(self, bootstrap: str, prefix: str = "") -> None:
-        from confluent_kafka import Producer
+        from topics.producer import make_producer
 
-        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+        self._producer = make_producer(bootstrap, **{"acks": "all", "linger.ms": 0})
         self._prefix = prefix
 
     def _send(self, out: Outcome) -> None:

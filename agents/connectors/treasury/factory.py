@@ -17,13 +17,15 @@ from sinks.clickhouse.backend import ClickHouseBackend
 from sinks.clickhouse.factory import open_backend
 from sinks.clickhouse.sink import BatchingSink
 from sinks.redis import Keyspace, Locks, RedisClient, make_client
+from topics.producer import make_producer
 
 
 def audit_producer(bootstrap: str, client_id: str) -> Producer:
     # idempotent producer: a retried send after a lost ack does not duplicate an audit record
-    return Producer(
-        {"bootstrap.servers": bootstrap, "client.id": client_id, "enable.idempotence": True, "linger.ms": 5}
+    producer: Producer = make_producer(
+        bootstrap, **{"client.id": client_id, "enable.idempotence": True, "linger.ms": 5}
     )
+    return producer
 
 
 def build_service(
