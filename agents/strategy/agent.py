@@ -83,12 +83,6 @@ async def s3_start() -> None:
     await shared.wiring.follow(shared.follower_started)
 
 
-@app.timer(interval=app.settings.sink_flush_ms / 1000)
-async def s3_flush_signals() -> None:
-    if shared.wiring is not None:
-        shared.wiring.flush_due()
-
-
 @app.on_before_shutdown.connect
 async def s3_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
     if shared.wiring is not None:
@@ -102,6 +96,7 @@ async def strategy(stream: StreamT) -> None:
     wiring = shared.wiring
     assert wiring is not None
     holder = wiring.strategy.holder
+    await shared.follower_started.wait()  # it has installed cfg:{active}, if there is one
     if holder.peek() is None:
         log.warning("S3 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
         await holder.wait()

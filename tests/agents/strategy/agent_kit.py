@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,9 @@ class Rig:
     def close(self) -> None:
         for r in self.readers:
             r.close()
+
+
+RigFactory = Callable[[str], Rig]  # make_rig(name) in conftest.py
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -4,10 +4,10 @@ an entry gate on an event-time clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from agent_kit import Rig
+from agent_kit import Rig, RigFactory
 from strategy_kit import T0
 
 from chimera.model import TestClock
@@ -49,9 +49,6 @@ async def gate(client: RedisClient, keyspace: Keyspace, clock: TestClock) -> Ent
     g = EntryGate(client, keyspace, clock, tombstone_ms=3_600_000)
     await g.load()
     return g
-
-
-RigFactory = Callable[[str], Rig]
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from agent_kit import Rig, decisions, intents, read_to_end
-from conftest import RigFactory
+from agent_kit import Rig, RigFactory, decisions, intents, read_to_end
 
 from agents.config.cli import DEFAULT_BUNDLE
 from agents.connectors.marketdata import MicroBatcher
