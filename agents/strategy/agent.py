@@ -23,7 +23,7 @@ from typing import Any
 
 import faust
 from faust.types import ConsumerT, StreamT
-from mode.types.signals import BaseSignalT
+from mode import Service
 from pydantic import BaseModel
 
 from agents.app import app
@@ -37,6 +37,7 @@ from topics.codec import encode
 from topics.trading import FeatureEvent as FeatureMessage
 
 log = logging.getLogger(__name__)
+FOLLOWER_START_S = 30.0
 
 
 def to_event(msg: BaseModel) -> FeatureEvent:
@@ -56,50 +57,60 @@ strategy_table = app.Table(
 )
 
 
-class _Shared:
+class Runtime(Service):
+    """The worker's S3 wiring, opened BEFORE the app's consumer and agents start (it is the app's
+    first dependency) and closed after they stopped (dependencies stop in reverse). Measured: an
+    agent whose first event waited for this setup while Faust was still finishing its start (table
+    recovery, seeking to the committed offsets) was then handed only part of the events already on
+    the topic; a restart under rewound offsets skipped whole stretches of them."""
+
     wiring: Wiring | None = None
-    ready = asyncio.Event()
-    follower_started = asyncio.Event()
+    follower_started: asyncio.Event
+
+    async def on_start(self) -> None:
+        self.wiring = await Wiring.open(app.settings)
+        self.follower_started = asyncio.Event()
+        self.add_future(self.wiring.follow(self.follower_started))
+        try:  # the active bundle in place before the first event, in the normal case
+            await asyncio.wait_for(self.follower_started.wait(), FOLLOWER_START_S)
+        except TimeoutError:
+            log.warning("cfg.events follower not started after %.0f s; S3 waits for it", FOLLOWER_START_S)
+
+    async def on_stop(self) -> None:
+        if self.wiring is not None:
+            await self.wiring.close()
+            self.wiring = None
+
+    async def ready(self) -> Wiring:
+        """The wiring once the follower installed cfg:{active} and a bundle is active (trading on a
+        config nobody activated is worse than waiting; the events keep on the broker)."""
+        await self.follower_started.wait()
+        assert self.wiring is not None
+        holder = self.wiring.strategy.holder
+        if holder.peek() is None:
+            log.warning("S3 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
+            await holder.wait()
+        return self.wiring
 
 
-shared = _Shared()
+runtime = Runtime()
+app.add_dependency(runtime)
 
 
 class _FlushAtCommit(faust.Sensor):
     """Write queued ``signals`` rows when Faust starts an offset commit (rows before offsets)."""
 
     def on_commit_initiated(self, consumer: ConsumerT) -> Any:
-        if shared.wiring is not None:
-            shared.wiring.flush()
+        if runtime.wiring is not None:
+            runtime.wiring.flush()
 
 
 app.sensors.add(_FlushAtCommit())
 
 
-@app.task
-async def s3_start() -> None:
-    shared.wiring = await Wiring.open(app.settings)
-    shared.ready.set()
-    await shared.wiring.follow(shared.follower_started)
-
-
-@app.on_before_shutdown.connect
-async def s3_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
-    if shared.wiring is not None:
-        await shared.wiring.close()
-        shared.wiring = None
-
-
 @app.agent(source.channel)
 async def strategy(stream: StreamT) -> None:
-    await shared.ready.wait()
-    wiring = shared.wiring
-    assert wiring is not None
-    holder = wiring.strategy.holder
-    await shared.follower_started.wait()  # it has installed cfg:{active}, if there is one
-    if holder.peek() is None:
-        log.warning("S3 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
-        await holder.wait()
+    wiring = await runtime.ready()
     sig_physical = app.settings.topic("feat.events")
     async for d in source.deliveries(stream):
         key = d.key.encode()

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import redis
@@ -20,7 +21,7 @@ from agents.config.store import ConfigStore
 from agents.features.core import FeatureEvent
 from chimera.model import LiveClock
 from sinks.clickhouse.server_backend import ServerBackend
-from sinks.redis import Keyspace, make_client
+from sinks.redis import EntryGate, Keyspace, make_client
 from tests.agents.worker_kit import Reader, Worker, WorkerFactory, publish, wait_for
 from topics.trading import Decision, IntentMessage, OrderIntent
 from topics.trading import FeatureEvent as FeatureMessage
@@ -100,6 +101,19 @@ class Rig:
     def set_kill_switch(self, value: str) -> None:
         with self.redis() as r:
             r.set(self.keyspace.kill_switch(), value)
+
+    def budget_in_use(self, symbols: list[str]) -> tuple[Decimal, int]:
+        """The entry gate's margin in use and open slots over ``symbols``."""
+
+        async def read() -> tuple[Decimal, int]:
+            client = make_client(url=self.redis_url)
+            try:
+                usage = await EntryGate(client, self.keyspace, LiveClock()).usage(symbols)
+                return usage.budget_inuse, sum(usage.concurrency.values())
+            finally:
+                await client.aclose()
+
+        return asyncio.run(read())
 
     # input and outputs
 

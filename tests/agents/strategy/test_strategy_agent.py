@@ -13,7 +13,7 @@ from agent_kit import Rig, bundle_doc, decisions, intents, read_to_end
 from strategy_kit import MINUTE, T0, event
 
 from agents.features.core import FEATURES, FeatureEvent
-from tests.agents.worker_kit import WorkerFactory
+from tests.agents.worker_kit import WorkerFactory, rewind_group
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -137,3 +137,35 @@ def test_a_reload_mid_stream_never_mixes_two_bundles_in_one_decision(
     rows = rig.wait_signals(n_events)
     assert {r["signal_id"]: r["config_rev"] for r in rows} == {d.signal_id: d.config_rev for d in ds}
     worker.assert_alive()
+
+
+def test_a_redelivered_stream_decides_the_same_and_reserves_nothing_twice(
+    rig: Rig, make_worker: WorkerFactory
+) -> None:
+    """A worker restarted under offsets that went back to 0 (as after a crash between the outputs and
+    the offset commit) is handed every event again: its recovered table answers each from the
+    state's history, the gate finds the entries' reservations held, and the intents it sends again
+    are the same intents (same ids, same content) for S4 to drop."""
+    rig.activate(rig.load(bundle_doc("again", SYMBOLS, margin_budget_usdt="300")))
+    rig.set_inputs()
+    first = rig.worker(make_worker).start(services="strategy")
+    rig.send_features(crosses(SYMBOLS))
+    sig = rig.reader("sig.events")
+    sig.read_until(lambda vs: len(vs) >= 2 * N_SIGNALS, TIMEOUT_S, first)
+    first.stop()
+    rewind_group(rig.bootstrap, rig.topic("w"), rig.topic("feat.events"))
+
+    second = rig.worker(make_worker).start(services="strategy")
+    sig.read_until(lambda vs: len(vs) >= 4 * N_SIGNALS, TIMEOUT_S, second)
+    ds = decisions(sig)
+    before, after = ds[: 2 * N_SIGNALS], ds[2 * N_SIGNALS :]
+    key = lambda d: d.signal_id  # noqa: E731  (partitions interleave differently on each run)
+    assert sorted(after, key=key) == sorted(before, key=key)
+    assert Counter(d.reason for d in before)["EMA_CROSS_UP"] == 3
+    orders = rig.reader("ord.intents")
+    read_to_end(orders)
+    sent = intents(orders)
+    assert len(sent) == 6 and len({i.intent_id for i in sent}) == 3 and len(set(sent)) == 3
+    assert rig.budget_in_use(SYMBOLS) == (Decimal(300), 3)  # held once each, not twice
+    assert len(rig.wait_signals(2 * N_SIGNALS)) == 2 * N_SIGNALS  # a row written again folds into itself
+    second.assert_alive()
