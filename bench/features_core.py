@@ -27,7 +27,7 @@ from agents.features.state import FeatureState
 from agents.features.ticks import TickArrays
 from chimera.model import signal_id_for
 
-DATA = Path("/work/shared/data/nautilus/btc-perp-20211231-20220201_1m.csv")
+DATA = Path(__file__).resolve().parents[1] / "data" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
 REPEATS = 3
 
 

@@ -14,7 +14,7 @@ from agents.features.core import FeatureEvent, step
 from agents.features.state import FeatureState
 from agents.features.ticks import TickArrays
 
-DATA = Path("/work/shared/data/nautilus")
+DATA = Path(__file__).resolve().parents[3] / "data" / "nautilus"  # the shipped copy of shared/data
 BTC_1M = DATA / "btc-perp-20211231-20220201_1m.csv"
 
 Runner = Callable[[TickArrays, FeatureConfig, Sequence[int]], tuple[FeatureState, list[FeatureEvent]]]
