@@ -1,0 +1,567 @@
+"""Ticks/s through S2 on ONE worker on the real broker, against a bare aiokafka consumer of the same
+topic and against a naive one-tick-per-message Faust agent (DESIGN §1.7).
+
+1. The BTC month (180,124 ticks) is replayed (``replay_records`` + ``BulkProducer``: ``run_replay``
+   with the codec a choice, see :func:`replay`) into a fresh prefixed topic set, in MarketBatch
+   micro-batches of ``--window-ms`` (at most ``--max-ticks`` ticks each).
+2. **bare**: an aiokafka consumer in this process reads ``mkt.perp`` from the start and decodes every
+   record (``MarketBatch.decode``): the floor any consumer of the topic pays.
+3. **S2**: ``chimera worker --services features`` (a subprocess, its own app id and data dir) is
+   started on the full topic and runs the real agent: decode, the core, the table write (changelog)
+   and one ``feat.events`` send per closed bar. Its events are checked against the core run here.
+4. **batched** (where S2's time goes): a throwaway Faust agent runs S2's core on the same topic but
+   sends ONE message per input batch (its bars' events as a list), state in a dict, no table.
+5. **naive**: a throwaway Faust agent consumes one tick per message (JSON) and updates bar features
+   per tick in plain Python (OHLCV, ret_1, Wilder ATR, rv, EMAs; state in a dict, no table: the naive
+   agent's best case), one output event per closed bar. It reads the first ``--naive-ticks`` ticks of
+   the month, published one per message.
+
+Timing: the clock starts at the first output and stops at the last, and only the input consumed
+between the two counts, so start-up, group join and first fetch are left out and what is measured
+is the steady rate. Workers are timed by their outputs' CreateTime (ms; the input whose processing
+sent each output is known from the core run here), the bare consumer by its own clock from its
+first decoded record. Every figure is wall-clock on a shared machine: compare within one run.
+
+Usage: ``.venv/bin/python bench/features_pipeline.py [--bootstrap HOST:PORT] [--window-ms MS]
+[--max-ticks N] [--naive-ticks N]``. The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.connectors.marketdata import MarketEvent, MicroBatcher  # noqa: E402
+from agents.connectors.recordings import load_file  # noqa: E402
+from agents.connectors.replay import (  # noqa: E402
+    PRODUCER_CONFIG,
+    BulkProducer,
+    ReplayStats,
+    replay_records,
+    run_replay,
+)
+from agents.features.config import FeatureConfig  # noqa: E402
+from agents.features.core import step  # noqa: E402
+from agents.features.state import FeatureState  # noqa: E402
+from agents.features.ticks import ticks_from_batch  # noqa: E402
+from topics.admin import broker_topics, delete_topics, ensure_topics  # noqa: E402
+from topics.market import MARKET_TOPICS, MarketBatch  # noqa: E402
+
+BTC_MONTH = ROOT / "data" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
+CHIMERA = str(Path(sys.executable).with_name("chimera"))
+SYMBOL = "BTCUSDT"
+READY_LINE = b"[^Worker]: Ready"
+INTERVAL_MS = 60_000  # the naive agent's bars (the core's default interval)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the naive agent's per-tick features (the textbook loop of bench/features_core.py, one tick per call)
+
+
+@dataclass
+class NaiveFeatures:
+    """Bar features updated one tick at a time; ``on_tick`` returns the event of a bar it closed."""
+
+    cfg: FeatureConfig = field(default_factory=FeatureConfig)
+    bar: dict[str, Any] | None = None
+    prev_close: float = math.nan
+    atr: float = math.nan
+    ema_f: float = math.nan
+    ema_s: float = math.nan
+    n_bars: int = 0
+    trs: list[float] = field(default_factory=list)
+    rets: deque[float] = field(default_factory=deque)
+
+    def on_tick(self, ts: int, price: float, qty: float) -> dict[str, Any] | None:
+        cfg, out = self.cfg, None
+        b = ts // cfg.interval_ms
+        if self.bar is not None and b != self.bar["b"]:
+            out = self._close(self.bar)
+            self.bar = None
+        if self.bar is None:
+            self.bar = {"b": b, "o": price, "h": price, "l": price, "c": price, "v": qty}
+        else:
+            bar = self.bar
+            bar["h"], bar["l"], bar["c"] = max(bar["h"], price), min(bar["l"], price), price
+            bar["v"] += qty
+        return out
+
+    def _close(self, bar: dict[str, Any]) -> dict[str, Any]:
+        cfg, c = self.cfg, bar["c"]
+        if self.n_bars == 0:
+            tr, ret = bar["h"] - bar["l"], math.nan
+            self.ema_f = self.ema_s = c
+        else:
+            pc = self.prev_close
+            tr = max(bar["h"] - bar["l"], abs(bar["h"] - pc), abs(bar["l"] - pc))
+            ret = math.log(c / pc)
+            self.rets.append(ret)
+            if len(self.rets) > cfg.rv_window:
+                self.rets.popleft()
+            self.ema_f += 2 / (cfg.ema_fast + 1) * (c - self.ema_f)
+            self.ema_s += 2 / (cfg.ema_slow + 1) * (c - self.ema_s)
+        self.n_bars += 1
+        if self.n_bars <= cfg.atr_n:
+            self.trs.append(tr)
+            if self.n_bars == cfg.atr_n:
+                self.atr = sum(self.trs) / cfg.atr_n
+        else:
+            self.atr = (self.atr * (cfg.atr_n - 1) + tr) / cfg.atr_n
+        rv = math.nan
+        if len(self.rets) == cfg.rv_window:
+            m = sum(self.rets) / len(self.rets)
+            rv = math.sqrt(sum((r - m) ** 2 for r in self.rets) / (len(self.rets) - 1)) * cfg.annualisation
+        self.prev_close = c
+        t0 = (bar["b"] + 1) * cfg.interval_ms
+        values = {"open": bar["o"], "high": bar["h"], "low": bar["l"], "close": c, "volume": bar["v"]}
+        values |= {"ret_1": ret, "atr": self.atr, "rv": rv, "ema_fast": self.ema_f, "ema_slow": self.ema_s}
+        return {
+            "t0": t0,
+            "symbol": SYMBOL,
+            "features": {k: (v if v == v else None) for k, v in values.items()},
+        }
+
+
+def run_throwaway_worker(args: argparse.Namespace) -> None:
+    """The throwaway Faust app, one agent of ``--mode``: ``naive`` (one JSON tick per message, per-tick
+    Python features, one event per closed bar) or ``batched`` (S2's core on MarketBatch messages like
+    the S2 agent, but one output message per input batch carrying its bars' events, state in a dict)."""
+    import faust
+
+    app = faust.App(
+        args.app_id,
+        broker=f"kafka://{args.bootstrap}",
+        store="memory://",
+        topic_allow_declare=False,  # the bench creates the topics (Kafka 4.x: confluent admin)
+        topic_disable_leader=True,
+        web_port=int(args.web_port),
+        datadir=args.data_dir,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+    )
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    source = app.topic(args.agent_in, **raw)
+    out_topic = app.topic(args.agent_out, **raw)
+    naive_states: dict[bytes, NaiveFeatures] = {}
+    core_states: dict[bytes, FeatureState] = {}
+    cfg = FeatureConfig()
+
+    async def naive(stream: Any) -> None:
+        async for event in stream.events():
+            tick = json.loads(event.value)
+            key = event.key or b""
+            state = naive_states.get(key)
+            if state is None:
+                state = naive_states[key] = NaiveFeatures()
+            out = state.on_tick(tick["ts"], tick["price"], tick["qty"])
+            if out is not None:
+                await out_topic.send(key=key, value=json.dumps(out).encode())
+
+    async def batched(stream: Any) -> None:
+        async for event in stream.events():
+            batch = MarketBatch.decode(event.value)
+            key = event.key or b""
+            state = core_states.get(key) or FeatureState(symbol=batch.symbol)
+            state, out = step(state, ticks_from_batch(batch, cfg.depth_levels), cfg)
+            if out:  # acknowledged before the state is kept, as the S2 agent does
+                await (await out_topic.send(key=key, value=json.dumps(out).encode()))
+            core_states[key] = state
+
+    app.agent(source, name=f"bench.{args.mode}")(naive if args.mode == "naive" else batched)
+    app.finalize()
+    faust.Worker(app, loglevel="info").execute_from_commandline()
+
+
+# ---------------------------------------------------------------------------------------------------
+# broker helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name, fut in admin.create_topics([NewTopic(n, partitions, 1) for n in names]).items():
+        try:
+            fut.result()
+        except Exception as exc:
+            raise RuntimeError(f"cannot create {name}: {exc}") from exc
+    deadline = time.monotonic() + 15
+    while any(n not in broker_topics(bootstrap) for n in names):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics not visible: {names}")
+        time.sleep(0.1)
+
+
+def read_records(
+    bootstrap: str, topic: str, count: int, timeout_s: float, proc: subprocess.Popen[bytes]
+) -> list[tuple[bytes, int]]:
+    """``count`` records of ``topic`` from the start: (value, CreateTime ms), partition by partition."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+        }
+    )
+    deadline = time.monotonic() + timeout_s
+    while topic not in broker_topics(bootstrap):  # the worker provisions its output topics
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{topic} never appeared (worker exit code {proc.poll()})")
+        time.sleep(0.1)
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+    out: list[tuple[bytes, int]] = []
+    try:
+        while len(out) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: {len(out)} of {count} records after {timeout_s} s")
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode} after {len(out)} records")
+            for msg in consumer.consume(10_000, timeout=0.2):
+                if msg.error() is not None:
+                    raise RuntimeError(str(msg.error()))
+                out.append((msg.value() or b"", msg.timestamp()[1]))
+    finally:
+        consumer.close()
+    return out
+
+
+def start_worker(
+    cmd: list[str], env: dict[str, str], log: Path, timeout_s: float = 90.0
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a worker; return it and the wall time at which its log said Ready."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent
+        )
+    deadline = time.monotonic() + timeout_s
+    while READY_LINE not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"worker not ready (exit {proc.poll()}):\n{tail}")
+        time.sleep(0.01)
+    return proc, time.time()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Input consumed between the first and the last output, over the time between them."""
+
+    ticks: int
+    messages: int
+    seconds: float
+
+    @property
+    def ticks_per_s(self) -> float:
+        return self.ticks / self.seconds
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.messages / self.seconds
+
+
+def steady_rate(first_ms: int, last_ms: int, emitted_at: list[int], ticks_per_input: list[int]) -> Rate:
+    """``emitted_at``: the input index whose processing sent each output (in order)."""
+    lo, hi = emitted_at[0], emitted_at[-1]
+    seconds = max(last_ms - first_ms, 1) / 1000.0
+    return Rate(sum(ticks_per_input[lo + 1 : hi + 1]), hi - lo, seconds)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the consumers
+
+
+async def bare_consume(bootstrap: str, topic: str, partitions: int, messages: int) -> tuple[Rate, float]:
+    """Read and decode every record; the rate after the first one, and the whole read's seconds."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        seen = ticks = 0
+        begin = time.perf_counter()
+        first = 0.0
+        first_ticks = 0
+        while seen < messages:
+            for records in (await consumer.getmany(timeout_ms=1_000)).values():
+                for rec in records:
+                    n = len(MarketBatch.decode(rec.value or b""))
+                    seen += 1
+                    ticks += n
+                    if seen == 1:
+                        first, first_ticks = time.perf_counter(), ticks
+        end = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return Rate(ticks - first_ticks, seen - 1, end - first), end - begin
+
+
+def run_s2(
+    args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch]
+) -> tuple[Rate, float, bool]:
+    """The real worker on the replayed topic; its rate, Ready -> last event seconds, events == core."""
+    cfg = FeatureConfig()  # the agent's (agents.features.agent.CONFIG)
+    state = FeatureState(symbol=SYMBOL)
+    expected: list[dict[str, Any]] = []
+    emitted_at: list[int] = []
+    for i, b in enumerate(batches):
+        state, out = step(state, ticks_from_batch(MarketBatch.decode(b.encode()), cfg.depth_levels), cfg)
+        expected += [dict(e) for e in out]
+        emitted_at += [i] * len(out)
+    env = {
+        "CHIMERA_KAFKA_BOOTSTRAP": args.bootstrap,
+        "CHIMERA_TOPIC_PREFIX": prefix,
+        "CHIMERA_WORKER_ID": "s2",
+        "CHIMERA_TOPIC_PARTITIONS": str(args.partitions),
+        "CHIMERA_DATA_DIR": str(tmp / "s2"),
+        "CHIMERA_WORKER_WEB_PORT": str(free_port()),
+    }
+    cmd = [CHIMERA, "worker", "--services", "features", "--loglevel", "info"]
+    proc, ready = start_worker(cmd, env, tmp / "s2.log")
+    try:
+        got = read_records(args.bootstrap, prefix + "feat.events", len(expected), args.timeout, proc)
+    finally:
+        stop(proc)
+    events = []
+    for value, _ in got:
+        ev = json.loads(value)
+        ev.pop("v")
+        events.append(ev)
+    stamps = [ts for _, ts in got]
+    rate = steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
+    return rate, stamps[-1] / 1000.0 - ready, events == expected
+
+
+def run_throwaway(args: argparse.Namespace, mode: str, source: str, out: str, tmp: Path) -> list[int]:
+    """Run the throwaway app's ``mode`` agent on ``source``; the CreateTimes of its outputs."""
+    cmd = [
+        sys.executable, __file__, "--throwaway-worker", "--mode", mode, "--bootstrap", args.bootstrap,
+        "--agent-in", source, "--agent-out", out, "--app-id", f"{out}.app", "--data-dir", str(tmp / mode),
+        "--web-port", str(free_port()),
+    ]  # fmt: skip
+    proc, _ = start_worker(cmd, {}, tmp / f"{mode}.log")
+    try:
+        return [ts for _, ts in read_records(args.bootstrap, out, args.expect, args.timeout, proc)]
+    finally:
+        stop(proc)
+
+
+def run_naive(args: argparse.Namespace, prefix: str, tmp: Path, ticks: list[MarketEvent]) -> Rate:
+    """The naive agent on ``ticks``, published one per message."""
+    tin, tout = prefix + "naive.ticks", prefix + "naive.features"
+    create_topics(args.bootstrap, [tin, tout], args.partitions)
+    producer = BulkProducer(args.bootstrap, {**PRODUCER_CONFIG, "compression.type": args.compression})
+    local, emitted_at = NaiveFeatures(), list[int]()
+    for i, t in enumerate(ticks):
+        assert t.price is not None and t.qty is not None
+        price, qty = float(t.price), float(t.qty)
+        producer.send(tin, SYMBOL, json.dumps({"ts": t.ts, "price": price, "qty": qty}).encode())
+        if local.on_tick(t.ts, price, qty) is not None:
+            emitted_at.append(i)
+    producer.flush()
+    stamps = run_throwaway(
+        argparse.Namespace(**{**vars(args), "expect": len(emitted_at)}), "naive", tin, tout, tmp
+    )
+    return steady_rate(stamps[0], stamps[-1], emitted_at, [1] * len(ticks))
+
+
+def run_batched(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch]) -> Rate:
+    """S2's core in a Faust agent with one output message per input batch, on the replayed topic."""
+    cfg, state, emitted_at = FeatureConfig(), FeatureState(symbol=SYMBOL), list[int]()
+    for i, b in enumerate(batches):
+        state, out = step(state, ticks_from_batch(b, cfg.depth_levels), cfg)
+        if out:
+            emitted_at.append(i)
+    tout = prefix + "batched.features"
+    create_topics(args.bootstrap, [tout], args.partitions)
+    expect = argparse.Namespace(**{**vars(args), "expect": len(emitted_at)})
+    stamps = run_throwaway(expect, "batched", prefix + "mkt.perp", tout, tmp)
+    return steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
+
+
+def replay(args: argparse.Namespace, prefix: str) -> ReplayStats:
+    """``run_replay`` of the month, with the producer's compression a choice: its lz4 default cannot be
+    read by an aiokafka consumer (Faust's) unless the ``lz4`` package is installed, and it is not in
+    this venv (aiokafka raises UnsupportedCodecError on the first fetch)."""
+    batcher = MicroBatcher(args.window_ms, args.max_ticks)
+    if args.compression == "lz4":
+        return run_replay([BTC_MONTH], args.bootstrap, prefix, batcher, args.partitions, progress=False)
+    ensure_topics(args.bootstrap, prefix, args.partitions, 1, names=MARKET_TOPICS)
+    producer = BulkProducer(args.bootstrap, {**PRODUCER_CONFIG, "compression.type": args.compression})
+    started = time.monotonic()
+    stats = replay_records(load_file(BTC_MONTH), producer.send, batcher, prefix)
+    producer.flush()
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
+def core_in_process(batches: list[MarketBatch]) -> float:
+    """Ticks/s of what the agent does per batch without Kafka: decode, core, state to JSON."""
+    cfg, wire = FeatureConfig(), [b.encode() for b in batches]
+    state = FeatureState(symbol=SYMBOL)
+    start = time.perf_counter()
+    for value in wire:
+        state, _ = step(state, ticks_from_batch(MarketBatch.decode(value), cfg.depth_levels), cfg)
+        json.dumps(state.to_dict())
+    return sum(len(b) for b in batches) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", default=os.environ.get("CHIMERA_TEST_KAFKA", "127.0.0.1:19092"))
+    parser.add_argument(
+        "--window-ms", type=int, default=960_000, help="batch window (default 16 bars = 64 ticks)"
+    )
+    parser.add_argument("--max-ticks", type=int, default=256, help="a batch closes early at this many ticks")
+    parser.add_argument("--naive-ticks", type=int, default=40_000, help="input of the naive agent")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--compression",
+        choices=("none", "gzip", "lz4"),
+        default="none",
+        help="replay producer's codec (lz4 is run_replay's, unreadable by aiokafka without the lz4 package)",
+    )
+    parser.add_argument("--timeout", type=float, default=600.0, help="per worker, seconds")
+    parser.add_argument("--keep-topics", action="store_true")
+    # the naive worker's own process
+    parser.add_argument("--throwaway-worker", action="store_true", help=argparse.SUPPRESS)
+    for name in ("--mode", "--agent-in", "--agent-out", "--app-id", "--data-dir", "--web-port"):
+        parser.add_argument(name, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.throwaway_worker:
+        sys.argv = [sys.argv[0], "worker"]  # Faust's command line reads argv
+        run_throwaway_worker(args)
+        return
+
+    records = list(load_file(BTC_MONTH))
+    ticks = [r for r in records if isinstance(r, MarketEvent)]
+    batches: list[MarketBatch] = []
+    replay_records(
+        records,
+        lambda _t, _k, v: batches.append(MarketBatch.decode(v)),
+        MicroBatcher(args.window_ms, args.max_ticks),
+        "",
+    )
+    n_ticks, n_batches = len(ticks), len(batches)
+    print(
+        f"BTC month: {n_ticks:,} ticks in {n_batches:,} batches (window {args.window_ms} ms, "
+        f"max {args.max_ticks} ticks: {n_ticks / n_batches:.1f} ticks per message)"
+    )
+    prefix = f"bench.{uuid.uuid4().hex[:8]}."
+    stats = replay(args, prefix)
+    assert (stats.ticks, stats.batches) == (n_ticks, n_batches), stats.summary()
+    print(f"replayed into {prefix}mkt.perp: {stats.summary()}")
+
+    figures: dict[str, Any] = {
+        "ticks": n_ticks,
+        "batches": n_batches,
+        "window_ms": args.window_ms,
+        "max_ticks": args.max_ticks,
+        "ticks_per_message": round(n_ticks / n_batches, 1),
+        "compression": args.compression,
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-s2-") as tmpdir:
+            tmp = Path(tmpdir)
+            bare, bare_total = asyncio.run(
+                bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
+            )
+            print(
+                f"bare aiokafka + decode: {bare.ticks_per_s:>10,.0f} ticks/s "
+                f"{bare.messages_per_s:>9,.0f} msg/s "
+                f"({bare_total:.2f} s for the topic)"
+            )
+            s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
+            print(
+                f"S2 worker (features):  {s2.ticks_per_s:>10,.0f} ticks/s "
+                f"{s2.messages_per_s:>9,.0f} batches/s "
+                f"({s2.seconds:.2f} s; Ready -> last event {ready_to_last:.2f} s); events == core: {same}"
+            )
+            ratio = s2.ticks_per_s / bare.ticks_per_s
+            print(f"S2 / bare: {ratio:.3f} (goal >= 0.5)")
+            core = core_in_process(batches)
+            print(f"S2's work in process, no Kafka (decode + core + state JSON): {core:>10,.0f} ticks/s")
+            batched = run_batched(args, prefix, tmp, batches)
+            print(
+                f"S2's core in a Faust agent, 1 output message per batch: "
+                f"{batched.ticks_per_s:>10,.0f} ticks/s {batched.messages_per_s:>7,.0f} batches/s"
+            )
+            naive_input = ticks[: args.naive_ticks]
+            naive = run_naive(args, prefix, tmp, naive_input)
+            print(
+                f"naive Faust agent, 1 tick/message ({len(naive_input):,} ticks): "
+                f"{naive.ticks_per_s:>10,.0f} ticks/s ({naive.seconds:.2f} s)"
+            )
+            print(f"S2 / naive: {s2.ticks_per_s / naive.ticks_per_s:.1f}x")
+            figures.update(
+                bare_ticks_per_s=round(bare.ticks_per_s),
+                bare_messages_per_s=round(bare.messages_per_s),
+                s2_ticks_per_s=round(s2.ticks_per_s),
+                s2_batches_per_s=round(s2.messages_per_s),
+                s2_us_per_batch=round(1e6 / s2.messages_per_s, 1),
+                s2_seconds=round(s2.seconds, 3),
+                s2_ready_to_last_event_s=round(ready_to_last, 3),
+                s2_events_equal_core=same,
+                s2_vs_bare_ratio=round(ratio, 3),
+                core_in_process_ticks_per_s=round(core),
+                batched_outputs_ticks_per_s=round(batched.ticks_per_s),
+                batched_outputs_batches_per_s=round(batched.messages_per_s),
+                naive_ticks=len(naive_input),
+                naive_ticks_per_s=round(naive.ticks_per_s),
+                s2_vs_naive=round(s2.ticks_per_s / naive.ticks_per_s, 1),
+            )
+    finally:
+        if not args.keep_topics:
+            delete_topics(
+                args.bootstrap, sorted(t for t in broker_topics(args.bootstrap) if t.startswith(prefix))
+            )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
