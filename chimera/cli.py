@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "replay": "agents.connectors.cli:replay",
     "record": "agents.connectors.cli:record",
     "config": "agents.config.cli:config",
+    "demo": "agents.demo.cli:demo",
 }
 
 HELP = {
@@ -30,6 +31,7 @@ HELP = {
     "replay": "Publish recorded market data files into (prefixed) market topics.",
     "record": "Capture market topics to a file that `replay` reads back.",
     "config": "Config bundles: load a file, activate a bundle, show the active one.",
+    "demo": "Replay real recorded data through the whole pipeline on SimVenue; summary from ClickHouse.",
 }
 
 
