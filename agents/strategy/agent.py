@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import faust
@@ -34,6 +35,7 @@ from agents.strategy.service import event_of
 from agents.strategy.signals import signals_row
 from agents.strategy.wiring import Wiring
 from topics.codec import encode
+from topics.envelope import DeadLetter
 from topics.trading import FeatureEvent as FeatureMessage
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ def to_event(msg: BaseModel) -> FeatureEvent:
 source = Source(app, ("feat.events",), convert=to_event)
 sig_events = app.output_topic("sig.events")
 ord_intents = app.output_topic("ord.intents")
+feat_dlq = app.output_topic("dlq.feat.events")
+dead_letters: Counter[str] = Counter()  # symbol -> events the core refused
 app.inputs.add("cfg.events")  # provisioned with the rest; followed by a broadcast consumer, not an agent
 strategy_table = app.Table(
     "strategy",
@@ -108,6 +112,16 @@ class _FlushAtCommit(faust.Sensor):
 app.sensors.add(_FlushAtCommit())
 
 
+async def dead_letter(ev: FeatureEvent, partition: int, offset: int, reason: str) -> None:
+    """Route an event the core refused to ``dlq.feat.events`` with the reason (DESIGN §1.6)."""
+    physical = app.settings.topic("feat.events")
+    raw = FeatureMessage.model_validate(ev).encode()
+    letter = DeadLetter.of(physical, raw, reason, partition=partition, offset=offset, key=ev["symbol"])
+    log.warning("dead letter %s[%d]@%d: %s", physical, partition, offset, reason)
+    dead_letters[ev["symbol"]] += 1
+    await feat_dlq.send(key=ev["symbol"].encode(), value=letter.encode())
+
+
 @app.agent(source.channel)
 async def strategy(stream: StreamT) -> None:
     wiring = await runtime.ready()
@@ -115,7 +129,11 @@ async def strategy(stream: StreamT) -> None:
     async for d in source.deliveries(stream):
         key = d.key.encode()
         state = strategy_table.get(key) or {}
-        snap, out = await wiring.strategy.decide(state, d.value)
+        try:
+            snap, out = await wiring.strategy.decide(state, d.value)
+        except ValueError as exc:  # the event's content defeats the core: a dead letter, not a crash loop
+            await dead_letter(d.value, d.partition, d.offset, f"S3 cannot decide: {exc}")
+            continue
         for effect in out.effects:
             if isinstance(effect, SendIntent):
                 await ord_intents.send(

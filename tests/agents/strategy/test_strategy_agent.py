@@ -4,6 +4,7 @@ clickhouse-server: feature events in, decisions on ``sig.events``, entries on ``
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from decimal import Decimal
@@ -13,7 +14,8 @@ from agent_kit import Rig, bundle_doc, decisions, intents, read_to_end
 from strategy_kit import MINUTE, T0, event
 
 from agents.features.core import FEATURES, FeatureEvent
-from tests.agents.worker_kit import WorkerFactory, rewind_group
+from tests.agents.worker_kit import WorkerFactory, publish, rewind_group
+from topics.envelope import DeadLetter
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -169,3 +171,30 @@ def test_a_redelivered_stream_decides_the_same_and_reserves_nothing_twice(
     assert rig.budget_in_use(SYMBOLS) == (Decimal(300), 3)  # held once each, not twice
     assert len(rig.wait_signals(2 * N_SIGNALS)) == 2 * N_SIGNALS  # a row written again folds into itself
     second.assert_alive()
+
+
+def test_events_that_cannot_be_decided_go_to_the_dlq_and_the_stream_goes_on(
+    rig: Rig, make_worker: WorkerFactory
+) -> None:
+    rig.activate(rig.load(bundle_doc("dlq", ["BTCUSDT"])))
+    rig.set_inputs()
+    worker = rig.worker(make_worker).start(services="strategy")
+    below = event(t0=T0 - 2 * MINUTE, fast=99.0, slow=100.0)
+    tiny = event(t0=T0 - MINUTE, close=0.001)  # a cross, at a close that is 0 on the 0.01 tick
+    publish(rig.bootstrap, rig.topic("feat.events"), [(b"BTCUSDT", b"{not json")])
+    rig.send_features([below, tiny, event(t0=T0, fast=99.0, slow=100.0), event(t0=T0 + MINUTE)])
+
+    sig = rig.reader("sig.events")
+    sig.read_until(lambda vs: len(vs) >= 3, TIMEOUT_S, worker)
+    assert [(d.ts, d.reason) for d in decisions(sig)] == [
+        (T0 - 2 * MINUTE, "NO_SIGNAL"),
+        (T0, "NO_SIGNAL"),  # the refused bar left no trace in the state: -1 -> -1
+        (T0 + MINUTE, "EMA_CROSS_UP"),
+    ]
+    dlq = rig.reader("dlq.feat.events")
+    dlq.read_until(lambda vs: len(vs) >= 2, TIMEOUT_S, worker)
+    letters = [DeadLetter.decode(v) for v in dlq.values()]
+    assert "(json)" in letters[0].reason
+    assert letters[1].reason.startswith("S3 cannot decide: close 0.001 is not a positive price")
+    assert json.loads(letters[1].raw_bytes())["signal_id"] == tiny["signal_id"]
+    worker.assert_alive()
