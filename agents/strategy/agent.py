@@ -1,8 +1,8 @@
 """S3's Faust agent: ``feat.events`` in; ``ord.intents`` (on open), ``sig.events`` and a ``signals`` row
 out, per feature event (spec §A S3.1, B1.1, B7.1).
 
-Per event, in order: decide (the active bundle read once, Redis inputs, the model under its
-timeout, the entry gate reserving under the ``intent_id``), send the intent then the decision to
+Per event, in order: decide (the active bundle read once, Redis inputs, the model, the entry gate
+reserving under the ``intent_id``), send the intent then the decision to
 the input's partition (same count and key, DESIGN §1.4), queue the ``signals`` row, store the
 symbol's state (``table[k] = new_state``: the changelog is written on assignment only).
 
