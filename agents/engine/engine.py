@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 
 from agents.config.bundle import Bundle
@@ -46,6 +47,7 @@ from agents.features.state import FeatureState
 from agents.features.ticks import ticks_from_batch
 from agents.positions import core as s6
 from agents.positions.events import Event as S6Event
+from agents.positions.events import Tick
 from agents.positions.inputs import atr_of, plan_of, tick_of
 from agents.positions.state import SymbolBook
 from agents.router.styles.maker_taker import MAKING, REPRICING
@@ -78,6 +80,7 @@ class Engine:
         self.tradable = set(self.ex.instruments)
         self._last_timer = -1
         self._now = 0  # the last record's event time
+        self._held: dict[str, Tick] = {}  # S6's latest tick per flat symbol, not applied yet
         self.result = BacktestResult(
             run_id=cfg.run_id,
             bundle_id=bundle.bundle_id,
@@ -301,8 +304,21 @@ class Engine:
         if sym not in self.s.fut or (isinstance(ev, OrderResult) and ev.market is not Market.FUT):
             return []  # spot orders are protected by S4 (OCO / guard), not by S6
         book = self.s6.get(sym) or s6.empty(sym)
-        book, effects = s6.step(book, ev, self.s.positions.ctx(sym))
+        ctx = self.s.positions.ctx(sym)
+        if isinstance(ev, Tick) and not book.positions and not book.plans:
+            # a flat book only notes the last price and mark of a tick: keep the latest and apply
+            # it when something else arrives (the book ends the same, and no effect is skipped)
+            held = self._held.get(sym)
+            self._held[sym] = ev if held is None or ev.mark is not None else replace(ev, mark=held.mark)
+            return []
+        held = self._held.pop(sym, None)
+        if held is not None:
+            book, none = s6.step(book, held, ctx)
+            assert not none, f"a flat book's tick made effects: {none}"
+        book, effects = s6.step(book, ev, ctx)
         self.s6[sym] = book
+        if not effects:
+            return []
         out = await self.s.positions.carry_out(effects)
         r = self.result
         r.position_events += out.events
