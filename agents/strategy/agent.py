@@ -63,10 +63,11 @@ strategy_table = app.Table(
 
 class Runtime(Service):
     """The worker's S3 wiring, opened BEFORE the app's consumer and agents start (it is the app's
-    first dependency) and closed after they stopped (dependencies stop in reverse). Measured: an
-    agent whose first event waited for this setup while Faust was still finishing its start (table
-    recovery, seeking to the committed offsets) was then handed only part of the events already on
-    the topic; a restart under rewound offsets skipped whole stretches of them."""
+    first dependency) and closed after they stopped (dependencies stop in reverse), so no event
+    waits for it. Measured on a restart with events waiting on the topic: Faust 0.15.3 drops the
+    records it is handed while it seeks to the committed offsets (their callbacks lose the race
+    with ``suspend_flow`` and its read offset moves past them); setup awaited inside the first
+    event made that window a second long and the drop near certain. It still happens, rarely."""
 
     wiring: Wiring | None = None
     follower_started: asyncio.Event
