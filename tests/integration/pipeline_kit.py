@@ -36,10 +36,12 @@ from agents.connectors.marketdata import MicroBatcher
 from agents.connectors.recordings import load_file
 from agents.connectors.replay import replay_records
 from chimera.model import LiveClock
+from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.redis import Keyspace, make_client
 from tests.agents.connectors.market_fixtures import BTC_MONTH
 from tests.agents.worker_kit import POLL_S, Reader, Worker, worker_env
+from topics.producer import make_producer
 from topics.trading import CancelIntent, IntentMessage, OrderIntent, OrderResult, PositionEvent
 
 DAY_MS = 86_400_000
@@ -169,7 +171,8 @@ class PacedReplay:
         self.next = 0
         self.sent: dict[str, dict[int, int]] = {}  # physical topic -> partition -> last offset sent
         self.partition: dict[str, int] = {}
-        self._producer = Producer({"bootstrap.servers": stack.bootstrap, "acks": "all", "linger.ms": 0})
+        # murmur2: a symbol lands where the agents' own sends for it land
+        self._producer = make_producer(stack.bootstrap, acks="all", **{"linger.ms": 0})
         self.waited_s = 0.0
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
@@ -187,35 +190,38 @@ class PacedReplay:
         assert got and not errors, errors
         return got[0]
 
+    def finished(self, topic: str, partition: int, offset: int) -> bool:
+        """The worker has finished ``topic[partition]@offset`` and everything it produced so far."""
+        w = self.worker()
+        if w.proc is None or w.proc.poll() is not None:
+            return False
+        p = get_json(f"{w.web}/router/progress/")
+        return p is not None and bool(p["quiet"]) and p["done"].get(f"{topic}:{partition}", -1) >= offset
+
     def barrier(self, topic: str, partition: int, offset: int, timeout_s: float = STEP_TIMEOUT_S) -> None:
-        """Wait until the worker has finished ``topic[partition]@offset`` and all it made of it."""
-        deadline = time.monotonic() + timeout_s
+        """Wait until :meth:`finished` (a restarted worker's recovery counts against the timeout)."""
         began = time.monotonic()
-        key = f"{topic}:{partition}"
-        while True:
-            w = self.worker()
-            p = (
-                get_json(f"{w.web}/router/progress/")
-                if w.proc is not None and w.proc.poll() is None
-                else None
-            )
-            if p is not None and p["quiet"] and p["done"].get(key, -1) >= offset:
-                self.waited_s += time.monotonic() - began
-                return
-            if time.monotonic() > deadline:
+        while not self.finished(topic, partition, offset):
+            if time.monotonic() - began > timeout_s:
+                w = self.worker()
                 raise AssertionError(
-                    f"the worker did not finish {key}@{offset} in {timeout_s} s: {p}\n{w.log_tail()}"
+                    f"the worker did not finish {topic}:{partition}@{offset} in {timeout_s} s\n{w.log_tail()}"
                 )
             time.sleep(POLL_S / 10)
+        self.waited_s += time.monotonic() - began
 
-    def step(self) -> None:
+    def publish_next(self) -> tuple[str, int, int]:
+        """Publish the next message without waiting for the worker; return where it went."""
         logical, key, value = self.messages[self.next]
         topic = self.stack.topic(logical)
         partition, offset = self._produce(topic, key, value)
         self.partition[logical] = partition
         self.sent.setdefault(topic, {})[partition] = offset
         self.next += 1
-        self.barrier(topic, partition, offset)
+        return topic, partition, offset
+
+    def step(self) -> None:
+        self.barrier(*self.publish_next())
 
     def run(self, until: int | None = None, between: Callable[[int], None] | None = None) -> None:
         end = len(self.messages) if until is None else until
@@ -228,6 +234,47 @@ class PacedReplay:
         while self.next < len(self.messages):
             self.step()
             yield self.next
+
+
+class Made:
+    """Stacks and workers made for a test (or a module); ``close`` kills and drops them all."""
+
+    def __init__(self, bootstrap: str, redis_url: str, clickhouse_url: str, base: str, tmp: Path) -> None:
+        self.args = (bootstrap, redis_url, clickhouse_url)
+        self.base, self.tmp = base, tmp
+        self.stacks: list[Stack] = []
+        self.workers: list[Worker] = []
+
+    def stack(self, name: str = "") -> Stack:
+        bootstrap, redis_url, clickhouse_url = self.args
+        db = f"{self.base}{name}"
+        backend = ServerBackend(clickhouse_url, db)
+        try:
+            migrate(backend)
+        finally:
+            backend.close()
+        s = Stack(bootstrap, f"{db}.", redis_url, clickhouse_url, db, self.tmp / f"data{name}")
+        self.stacks.append(s)
+        return s
+
+    def worker(self, stack: Stack) -> Worker:
+        w = Worker(stack.env(), self.tmp / f"worker{len(self.workers)}.log")
+        self.workers.append(w)
+        return w
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+        for s in self.stacks:
+            s.close()
+            backend = ServerBackend(s.clickhouse_url, s.database)
+            try:
+                backend.execute(f"DROP DATABASE IF EXISTS {s.database}")
+            finally:
+                backend.close()
+            with s.redis() as client:
+                for key in client.scan_iter(match=f"{s.prefix}*", count=500):
+                    client.unlink(key)
 
 
 # ---- the outcome ---------------------------------------------------------------------------------

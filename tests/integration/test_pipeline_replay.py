@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import _Made
 from invariants import books_against_fills, duplicate_client_order_ids, orders_per_intent, unprotected
 from pipeline_kit import (
     DAYS,
     SERVICES,
     SYMBOL,
     Duplicator,
+    Made,
     PacedReplay,
     Stack,
     get_json,
@@ -58,7 +58,7 @@ class Run:
         return position_events(self.stack)
 
 
-def replay_run(made: _Made, name: str, duplicate: bool = False) -> Run:
+def replay_run(made: Made, name: str, duplicate: bool = False) -> Run:
     stack = made.stack(name)
     stack.prepare()
     worker = made.worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
@@ -78,7 +78,7 @@ def replay_run(made: _Made, name: str, duplicate: bool = False) -> Run:
 
 
 @pytest.fixture(scope="module")
-def clean(module_made: _Made) -> Run:
+def clean(module_made: Made) -> Run:
     return replay_run(module_made, "clean")
 
 
@@ -108,9 +108,7 @@ def test_a_replay_trades_through_kafka_and_every_open_position_rests_on_its_stop
     )
 
 
-def test_every_intent_and_result_delivered_twice_ends_as_the_clean_run(
-    clean: Run, module_made: _Made
-) -> None:
+def test_every_intent_and_result_delivered_twice_ends_as_the_clean_run(clean: Run, module_made: Made) -> None:
     twice = replay_run(module_made, "twice", duplicate=True)
     assert twice.copies >= len(intents_sent(clean.stack)), twice.copies
     first, second = outcome(clean.stack), outcome(twice.stack)
