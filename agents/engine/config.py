@@ -43,6 +43,7 @@ class EngineConfig(BaseModel):
     batch_window_ms: int = Field(100, ge=0, description="S1's micro-batch window, event time")
     batch_max_ticks: int = Field(256, ge=1)
     book_levels: int = Field(5, ge=1)
+    coalesce_s2: bool = Field(True, description="S2 once per bar, same events (engine/coalesce.py)")
     initial_usdt: Decimal = Field(Decimal(10_000), gt=0, description="per wallet (FUT, and SPOT if traded)")
     latency_ms: int = Field(0, ge=0, description="SimVenue: submission -> order live, event time")
     funding_rate_grace_ms: int = Field(60_000, ge=0, description="SimVenue: a settlement waits for its rate")

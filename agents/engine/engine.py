@@ -39,6 +39,7 @@ from agents.connectors.port import OrderState
 from agents.connectors.recordings import Record
 from agents.connectors.simvenue import FundingPayment, SimEvent
 from agents.connectors.simvenue.feed import apply
+from agents.engine.coalesce import emits_nothing, merge
 from agents.engine.config import EngineConfig
 from agents.engine.result import BacktestResult, FinalState
 from agents.engine.services import Services
@@ -81,6 +82,7 @@ class Engine:
         self._last_timer = -1
         self._now = 0  # the last record's event time
         self._held: dict[str, Tick] = {}  # S6's latest tick per flat symbol, not applied yet
+        self._s2_held: dict[str, list[MarketBatch]] = {}  # batches S2 gets with the next (coalesce.py)
         self.result = BacktestResult(
             run_id=cfg.run_id,
             bundle_id=bundle.bundle_id,
@@ -229,11 +231,17 @@ class Engine:
                 tick = tick_of(batch)
                 if tick is not None:
                     await self._pump([tick])
-            ticks = ticks_from_batch(batch, self.features_cfg.depth_levels)
             state = self.s2.get(sym) or FeatureState(symbol=sym)
             if batch.market is Market.FUT:
+                held = self._s2_held.setdefault(sym, [])
+                held.append(batch)
+                if self.cfg.coalesce_s2 and emits_nothing(state, batch, self.features_cfg.interval_ms):
+                    continue  # S2 could not close a bar on it: handed over with the next batch
+                ticks = ticks_from_batch(merge(held), self.features_cfg.depth_levels)
+                held.clear()
                 state, events = step(state, ticks, self.features_cfg)
             else:  # a spot series is the reference rho is measured against, as in S2's agent
+                ticks = ticks_from_batch(batch, self.features_cfg.depth_levels)
                 state, events = step_reference(state, ticks, self.features_cfg), []
             self.s2[sym] = state
             for ev in events:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from conftest import RunFactory
-from engine_kit import btc, bundle, dumps
+from engine_kit import btc, bundle, dumps, xrp, xrp_bundle
 
 from sinks.clickhouse.backend import ClickHouseBackend
 from sinks.redis import RedisClient
@@ -59,3 +59,13 @@ async def test_two_runs_of_the_same_input_are_identical(run: RunFactory, cluster
     assert table_rows(on_cluster.db) == rows
     # the ids are derived from the inputs, not from the run: nothing of the run id leaks into them
     assert first.cfg.run_id not in "".join(a["orders"] + a["decisions"])
+
+
+async def test_s2_once_per_bar_decides_exactly_as_s2_once_per_batch(run: RunFactory) -> None:
+    """The coalesced S2 (engine/coalesce.py) against every micro-batch handed over on its own: the
+    BTC bars, and the XRP week whose batches mix bar ticks with mark ticks."""
+    for records, b in ((btc(days=1), bundle()), (xrp(), xrp_bundle())):
+        per_bar = await run(records, b, regime="NORMAL")
+        per_batch = await run(records, b, regime="NORMAL", coalesce_s2=False)
+        assert per_bar.result.counts.features == per_batch.result.counts.features > 1000
+        assert published(per_bar) == published(per_batch)
