@@ -7,12 +7,13 @@ the entry gate) by ``shell.run_decision``. The gate's lease clock is event time:
 seen (a replay ages reservations as the market did, not as the wall clock does).
 
 A model runner belongs to one bundle (its timeout and fallback are the bundle's): runners of
-bundles no longer active are closed at the start of the next decision, when none of their calls
-can still be in flight (an agent decides one event at a time).
+bundles no longer active are closed at the start of a later decision, once no decision that uses
+them is in flight (``POST /decide`` decides several symbols at once; the agent one at a time).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -55,6 +56,10 @@ class EventClock:
         self._now = max(self._now, ts_ms)
 
 
+def _sum(a: ModelStats, b: ModelStats) -> ModelStats:
+    return ModelStats(*(getattr(a, f) + getattr(b, f) for f in ("calls", "ok", "timeouts", "errors", "busy")))
+
+
 class Strategy:
     def __init__(
         self,
@@ -72,10 +77,11 @@ class Strategy:
         self.clock = clock
         self._predict_for = predict_for  # the bundle's model params -> its predict callable
         self._runners: dict[str, ModelRunner] = {}
+        self._inflight: Counter[str] = Counter()  # rev -> decisions using its runner right now
         self.closed_stats = ModelStats()  # counts of runners already closed
 
     def _runner(self, snap: ActiveBundle) -> ModelRunner:
-        for rev in [r for r in self._runners if r != snap.rev]:
+        for rev in [r for r in self._runners if r != snap.rev and not self._inflight[r]]:
             self._retire(rev)
         runner = self._runners.get(snap.rev)
         if runner is None:
@@ -85,26 +91,26 @@ class Strategy:
 
     def _retire(self, rev: str) -> None:
         runner = self._runners.pop(rev)
-        s, c = runner.stats, self.closed_stats
-        c.calls, c.ok, c.timeouts, c.errors, c.busy = (
-            c.calls + s.calls, c.ok + s.ok, c.timeouts + s.timeouts, c.errors + s.errors, c.busy + s.busy,
-        )  # fmt: skip
+        self.closed_stats = _sum(self.closed_stats, runner.stats)
         runner.close()
 
     def model_stats(self) -> ModelStats:
-        out = replace(self.closed_stats)
+        """Calls, answers and fallbacks over every bundle's runner, closed ones included."""
+        out = self.closed_stats
         for r in self._runners.values():
-            s = r.stats
-            out.calls, out.ok, out.timeouts = out.calls + s.calls, out.ok + s.ok, out.timeouts + s.timeouts
-            out.errors, out.busy = out.errors + s.errors, out.busy + s.busy
+            out = _sum(out, r.stats)
         return out
 
     async def decide(self, state: SymbolState, ev: FeatureEvent) -> tuple[ActiveBundle, Outcome]:
         snap = self.holder.current()  # the one read of the config for this decision
         runner = self._runner(snap)
         self.clock.observe(ev["t0"])
-        ctx = await read_ctx(self.redis, self.keyspace, snap.strategy, ev["symbol"])
-        out = await run_decision(state, ev, replace(ctx, config_rev=snap.rev), runner, self.gate)
+        self._inflight[snap.rev] += 1
+        try:
+            ctx = await read_ctx(self.redis, self.keyspace, snap.strategy, ev["symbol"])
+            out = await run_decision(state, ev, replace(ctx, config_rev=snap.rev), runner, self.gate)
+        finally:
+            self._inflight[snap.rev] -= 1
         return snap, out
 
     def close(self) -> None:

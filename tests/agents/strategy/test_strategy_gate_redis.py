@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 from strategy_kit import FUT_SPEC, T0, below, event, make_config
 
+from agents.config.active import ActiveBundle, ActiveConfig
+from agents.config.bundle import parse_bundle
 from agents.features.core import FeatureEvent
 from agents.strategy.config import StrategyConfig
 from agents.strategy.core import Outcome
@@ -19,6 +22,7 @@ from agents.strategy.inputs import parse_funding, parse_health, parse_kill_switc
 from agents.strategy.model import LogisticModel, ModelParams
 from agents.strategy.model_runner import ModelRunner
 from agents.strategy.records import SendIntent
+from agents.strategy.service import EventClock, Strategy
 from agents.strategy.shell import run_decision
 from sinks.redis import EntryGate, Keyspace, RedisClient
 
@@ -175,3 +179,40 @@ async def test_the_shell_uses_the_model_fallback_when_the_model_is_slow(
     assert {(o.trace.model_source, o.trace.entry_p) for o in out} == {("timeout", 0.3)}
     assert {s.intent.qty for s in _intents(out)} == {Decimal("0.005")}
     assert runner.stats.timeouts == 3 and runner.stats.ok == 0
+
+
+async def test_the_service_counts_model_timeouts_across_a_reload(
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate
+) -> None:
+    """Through ``service.Strategy`` (what the agent and /decide run): a model past its timeout gives
+    the fallback, counted; the count survives the reload that retires that bundle's runner."""
+
+    def slow_for(params: ModelParams) -> object:
+        def slow(features: object) -> float:
+            time.sleep(0.1)
+            return 0.99
+
+        return slow
+
+    def bundle(leverage: int) -> ActiveBundle:
+        strategy = _config().model_dump(mode="json") | {"leverage": leverage}
+        strategy["model"] = {"timeout_ms": 5, "fallback_p": 0.3}
+        return ActiveBundle.of(parse_bundle({"bundle_id": "slow", "strategy": strategy}))
+
+    await _publish_inputs(client, keyspace)
+    holder = ActiveConfig(bundle(5))
+    svc = Strategy(holder, client, keyspace, gate, EventClock(), predict_for=slow_for)  # type: ignore[arg-type]
+    try:
+        _, out = await svc.decide(below(), event(SYMBOLS[0], close=50_000.0))
+        assert (out.decision.action, out.decision.model_p, out.trace.model_source) == (
+            "open",
+            None,
+            "timeout",
+        )
+        holder.swap(bundle(4))
+        _, out = await svc.decide(below(), event(SYMBOLS[1], close=50_000.0))
+        assert out.decision.config_rev == holder.current().rev and out.trace.leverage == 4
+        stats = svc.model_stats()
+        assert (stats.calls, stats.timeouts, stats.ok) == (2, 2, 0)
+    finally:
+        svc.close()
