@@ -89,7 +89,10 @@ def policy_for(strategy: StrategyConfig) -> PositionConfig:
     """S6's policy for a bundle, as the in-process engine derives it until bundles carry one: the
     strategy's leverage and lease (the gate reserved qty·price/leverage), the first stop at the
     bundle's ``sl_atr``, the final take-profit at its ``tp_atr``, the stop to break-even 1.5 ATR in
-    profit, a position that has not moved 2% ROE in 12 h closed."""
+    profit, a position that has not moved 2% ROE in 12 h closed. Unlike the engine, a closed
+    position is kept S6's default 24 h: over Kafka its results can come again after a restart, as
+    late as the group's last commit, and a position forgotten by then would be opened again by its
+    entry's fill (a test compares the two policies)."""
     return PositionConfig(
         leverage=strategy.leverage,
         unit="atr",

@@ -43,6 +43,7 @@ from pipeline_kit import (
     STEP_TIMEOUT_S,
     PacedReplay,
     Stack,
+    agent_crashes,
     get_json,
     intents_sent,
     orders_latest,
@@ -108,6 +109,7 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
     stack.prepare()
     worker = make_worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
     current = [worker]
+    every = [worker]
     replay = PacedReplay(stack, replay_messages(), lambda: current[0])
     total = len(replay.messages)
     intents = Intents(stack)
@@ -118,6 +120,7 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
             replay.run(until=int(share * total))
             kills.append(kill_on_an_intent(replay, current[0], intents))
             current[0] = make_worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
+            every.append(current[0])
             replay.step()  # the barrier: recovered and caught up with everything published so far
             naked += [f"after restart {len(kills)}: {p}" for p in check_protected(replay, current[0])]
         for n in replay:
@@ -130,8 +133,10 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
     worker.assert_alive()
 
     assert len(kills) == 3, kills
-    restored = sum(w.log_text().count("S4 desk") for w in [worker]) >= 1
-    assert restored, "the last worker did not restore the router desk from its table"
+    crashed = [c for w in every for c in agent_crashes(w)]
+    assert not crashed, crashed
+    restored = [w.log_text().count("S4 desk") for w in every[1:]]
+    assert all(restored), f"a restarted worker did not restore the router desk from its table: {restored}"
     assert not duplicate_client_order_ids(stack)
     sent = intents_sent(stack)
     assert not orders_per_intent(stack, sent)

@@ -24,6 +24,7 @@ from pipeline_kit import (
     Made,
     PacedReplay,
     Stack,
+    agent_crashes,
     get_json,
     intents_sent,
     orders_latest,
@@ -74,6 +75,7 @@ def replay_run(made: Made, name: str, duplicate: bool = False) -> Run:
         run.copies = copier.copied
     settle(stack)
     worker.assert_alive()
+    assert not agent_crashes(worker), agent_crashes(worker)
     return run
 
 

@@ -215,3 +215,16 @@ def test_bad_records_are_dead_lettered_and_other_symbols_pass_by(made: Made) -> 
     )
     assert worker.get_json("/positions/ETHUSDT/") is None  # not a bundle instrument: not S6's
     worker.assert_alive()
+
+
+def test_the_workers_policy_is_the_in_process_engines() -> None:
+    """Backtest/live parity: S6 in a worker manages positions by the policy the engine derives, but
+    for how long a closed position is kept: over Kafka a result can come again after a restart, as
+    late as the group's last commit (seconds of wall time, an hour of a fast replay's event time),
+    and a position forgotten by then would be opened again by its entry's fill."""
+    from agents.engine.config import positions_for
+
+    bundle = parse_bundle(BUNDLE)
+    worker = policy_for(bundle.strategy)
+    assert worker.closed_retention_ms == 24 * 3_600_000
+    assert worker.model_copy(update={"closed_retention_ms": 600_000}) == positions_for(bundle)

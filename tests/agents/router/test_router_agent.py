@@ -297,3 +297,13 @@ def test_post_orders_and_cancel_go_through_the_router(made: Made) -> None:
     assert out["cancel"].status_code == 200 and out["cancel"].json()["status"] == "CANCELED", out[
         "cancel"
     ].text
+
+
+def test_the_paper_venue_is_the_in_process_engines() -> None:
+    """Backtest/paper parity: the router's SimVenue is configured as the engine's for a bundle."""
+    from agents.config.bundle import parse_bundle
+    from agents.engine.config import EngineConfig, venue_config
+    from agents.router.agent import paper_venue_config
+
+    bundle = parse_bundle(pipeline_bundle())
+    assert paper_venue_config(bundle.strategy) == venue_config(bundle, EngineConfig())
