@@ -26,6 +26,7 @@ from tests.agents.worker_kit import Reader, Worker, wait_for
 from tests.integration.pipeline_kit import Made, Stack, pipeline_bundle
 from topics.codec import encode
 from topics.envelope import DeadLetter
+from topics.market import FundingEvent
 from topics.producer import make_producer
 from topics.trading import CancelIntent, OrderIntent, OrderResult
 
@@ -307,3 +308,27 @@ def test_the_paper_venue_is_the_in_process_engines() -> None:
 
     bundle = parse_bundle(pipeline_bundle())
     assert paper_venue_config(bundle.strategy) == venue_config(bundle, EngineConfig())
+
+
+def test_funding_on_mkt_funding_is_settled_by_the_paper_venue_and_recorded(made: Made) -> None:
+    stack, r = start(made)
+    r.market((T0, "40000"))
+    r.send(intent("int-agent-funded", T0))
+    r.wait_results("the entry", lambda rs: any(x.status is OrderStatus.FILLED for x in rs))
+    settlement = T0 + 8 * 3_600_000  # 08:00 UTC
+    rate = FundingEvent(symbol=BTC, funding_time=settlement, rate=Decimal("0.0001"), ts=settlement)
+    publish(stack.bootstrap, stack.topic("mkt.funding"), [(BTC.encode(), encode(rate, "mkt.funding"))])
+    r.market((settlement + 2 * MINUTE, "40100"))  # past the settlement (and its grace for the rate)
+
+    def paid() -> list[dict[str, Any]] | None:
+        rows = stack.query("SELECT * FROM funding_records FINAL")
+        return rows or None
+
+    [row] = wait_for("the funding_records row", paid, TIMEOUT_S, r.worker)
+    assert (row["symbol"], row["funding_time"], row["position_qty"]) == (BTC, settlement, Decimal("0.01"))
+    assert row["amount_usdt"] < 0  # a long pays a positive rate
+    desk = r.desk()
+    assert desk is not None
+    fut = desk["balances"]["FUT"]["USDT"]
+    fees = sum(Decimal(f["fee"]) for f in desk["fills"])
+    assert Decimal(fut["total"]) == Decimal(10_000) - fees + row["amount_usdt"]
