@@ -10,9 +10,10 @@ Per record, in this order (what a paper deployment would see, one hop at a time)
    orders goes to S4 (``on_order``), whose results go to S6.
 3. **S4 market view.** The tick goes to S4 (``on_market``): book, deadlines, guards, due slices.
 4. **S1 → S2 → S3.** The tick joins its micro-batch; each closed batch goes to S6 (a management
-   tick) and to S2; each feature event (checked against the ``feat.events`` contract, as S2's
-   agent does) gives S6 its ATR and S3 its decision. An open decision tells S6 the entry's plan
-   (one hop on Kafka) before its intent reaches S4 (whose results reach S6 two hops later).
+   tick) and to S2 (once per bar, ``coalesce.py``); each feature event (checked against the
+   ``feat.events`` contract, as S2's agent does) gives S6 its ATR and S3 its decision. An open
+   decision tells S6 the entry's plan (one hop on Kafka) before its intent reaches S4 (whose
+   results reach S6 two hops later).
 5. **S6 ↔ S4.** S6's intents go to S4 and S4's results back to S6 until nothing is left.
 
 End of input: the open batches close; with ``flatten_at_end`` every open position is closed at
@@ -22,7 +23,8 @@ reservation comes back.
 Funding: a recorded rate is S1's ``funding:{next}`` for S3 and the venue's rate; what the venue
 settles is recorded (``funding_records``) and charged to S6's position, so S6's books agree with
 the wallet. Only the bundle's instruments reach the venue, S4 and S6; S2 and S3 see every symbol
-(S3 answers UNKNOWN_SYMBOL for the others), so the record shows what was left out and why.
+(S3 skips the others, UNKNOWN_SYMBOL once its earlier checks pass), so the record shows what was
+left out and why.
 """
 
 from __future__ import annotations
