@@ -14,7 +14,9 @@ import pytest
 
 KAFKA = os.environ.get("CHIMERA_TEST_KAFKA", "127.0.0.1:19092")
 REDIS_URL = os.environ.get("CHIMERA_TEST_REDIS", "redis://127.0.0.1:16379/0")
-REDIS_CLUSTER = os.environ.get("CHIMERA_TEST_REDIS_CLUSTER", "127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003")
+REDIS_CLUSTER = os.environ.get(
+    "CHIMERA_TEST_REDIS_CLUSTER", "127.0.0.1:17001,127.0.0.1:17002,127.0.0.1:17003"
+)
 CLICKHOUSE_URL = os.environ.get("CHIMERA_TEST_CLICKHOUSE", "clickhouse://default@127.0.0.1:19000/default")
 
 START_HINT = "start the test stack first: `bash infra/stack.sh up`"
