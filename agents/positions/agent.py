@@ -24,10 +24,12 @@ from decimal import Decimal
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import ConsumerT, StreamT
 from faust.web import Request, Response, View
 from mode.types.signals import BaseSignalT
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from agents.app import app
 from agents.config.store import ConfigStore
@@ -56,6 +58,9 @@ log = logging.getLogger(__name__)
 BUNDLE_POLL_S = 0.5
 LOCK_RETRY_S = 0.05
 LOCK_RETRIES = 200  # 10 s: a lock is held for one position's Redis writes, milliseconds
+RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
+# the event is run again from the stored book: the core's ids make a second run send the same
+TRANSIENT = (RedisError, KafkaError, OSError)
 
 
 # ---- inputs --------------------------------------------------------------------------------------
@@ -184,11 +189,19 @@ class Wiring:
             return False
         return True
 
-    def queue_rows(
+    async def queue_rows(
         self, symbol: str, rows: list[dict[str, Any]], topic: str, partition: int, offset: int
     ) -> None:
+        """Queue rows; while ClickHouse refuses, hold the stream (back-pressure) and retry."""
         for row in rows:
-            self.sink.add(row, table=SNAPSHOT_TABLE, topic=topic, partition=partition, offset=offset)
+            while True:
+                try:
+                    self.sink.add(row, table=SNAPSHOT_TABLE, topic=topic, partition=partition, offset=offset)
+                    break
+                except SinkBackpressure as exc:
+                    log.warning("positions_snapshots rows not written, holding the stream: %s", exc)
+                    await asyncio.sleep(exc.retry_after_ms / 1000)
+                    self.flush(force=True)
         for bad in self.sink.take_dead_letters():  # our own row not fitting its table is a bug
             log.error("positions_snapshots row refused: %s (%s)", bad.error, dict(bad.row))
         if rows:
@@ -263,7 +276,7 @@ async def handle(wiring: Wiring, d: Delivery[Event | None], event: Event) -> Non
     if symbol not in wiring.restored:
         wiring.restored.add(symbol)
         # rows stored before a restart and maybe never written: again (the table folds them)
-        wiring.queue_rows(symbol, entry.rows, "restored", d.partition, 0)
+        await wiring.queue_rows(symbol, entry.rows, "restored", d.partition, 0)
     wiring.clock.observe(event.ts)
     for attempt in range(LOCK_RETRIES):
         try:
@@ -287,7 +300,7 @@ async def handle(wiring: Wiring, d: Delivery[Event | None], event: Event) -> Non
         log.warning(
             "S6 %s: the entry gate lease of %s had lapsed (its budget was reclaimed)", symbol, reservation
         )
-    wiring.queue_rows(symbol, out.snapshots, app.settings.topic(d.topic), d.partition, d.offset)
+    await wiring.queue_rows(symbol, out.snapshots, app.settings.topic(d.topic), d.partition, d.offset)
     store(symbol, type(entry)(book, list(wiring.unwritten.get(symbol, []))))
 
 
@@ -300,4 +313,12 @@ async def positions(stream: StreamT) -> None:
         event = d.value
         if event is None or not wiring.manages(d.key):
             continue
-        await handle(wiring, d, event)
+        backoff = RETRY_FIRST_S
+        while True:  # Faust acks the record an agent raised on: a Redis or Kafka failure is retried
+            try:
+                await handle(wiring, d, event)
+                break
+            except TRANSIENT as exc:
+                log.warning("S6 %s@%d failed (%r); again in %.1f s", d.topic, d.offset, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(RETRY_MAX_S, 2 * backoff)

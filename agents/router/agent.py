@@ -37,10 +37,12 @@ from typing import Any
 
 import aiokafka
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP, ConsumerT, StreamT
 from faust.web import Request, Response, View
 from mode.types.signals import BaseSignalT
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from agents.app import app
 from agents.config.store import ConfigStore
@@ -79,6 +81,8 @@ FUNDING_GRACE_MS = 60_000  # a settlement waits this long (event time) for the r
 QUOTES = ("USDT", "USDC", "BUSD")
 BUNDLE_POLL_S = 0.5
 CATCH_UP_TIMEOUT_S = 30.0
+RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
+TRANSIENT = (RedisError, KafkaError, OSError)  # OSError: ConnectionError, TimeoutError
 
 
 # ---- inputs --------------------------------------------------------------------------------------
@@ -249,9 +253,17 @@ class Wiring:
         )
         return cls(settings, redis, sink, paper_venue_config(active.strategy))
 
-    def add_rows(self, rows: Iterable[Row], topic: str, partition: int, offset: int) -> None:
+    async def add_rows(self, rows: Iterable[Row], topic: str, partition: int, offset: int) -> None:
+        """Queue rows; while ClickHouse refuses, hold the stream (back-pressure) and retry."""
         for table, row in rows:
-            self.sink.add(row, table=table, topic=topic, partition=partition, offset=offset)
+            while True:
+                try:
+                    self.sink.add(row, table=table, topic=topic, partition=partition, offset=offset)
+                    break
+                except SinkBackpressure as exc:
+                    log.warning("router rows not written, holding the stream: %s", exc)
+                    await asyncio.sleep(exc.retry_after_ms / 1000)
+                    self.flush(force=True)
         for bad in self.sink.take_dead_letters():  # our own row not fitting its table is a bug
             log.error("router row refused by %s: %s (%s)", bad.table, bad.error, dict(bad.row))
 
@@ -519,7 +531,7 @@ async def desk_for(partition: int) -> Desk:
     if image is not None:
         # told before the crash, maybe not heard: again (S6 folds a fill once, ReplacingMergeTree a row)
         await _send(partition, image.outbox)
-        shared.wiring.add_rows(image.rows, "ord.results", partition, 0)
+        await shared.wiring.add_rows(image.rows, "ord.results", partition, 0)
     return desk
 
 
@@ -638,14 +650,32 @@ async def s4_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs
         shared.wiring = None
 
 
+async def handle(d: Delivery[Any]) -> None:
+    """One event; a Redis or Kafka failure midway drops the desk, which is then rebuilt from its
+    table records (the state the venue acknowledged), and the event is run again (not acked: Faust
+    acks the record an agent raised on)."""
+    backoff = RETRY_FIRST_S
+    while True:
+        try:
+            desk = await desk_for(d.partition)
+            if desk.seen(d.topic, d.offset):
+                return  # redelivered after a crash: folded in, its results resent at restore
+            results, rows = await desk.run(d)
+            await _send(d.partition, results)
+            break
+        except TRANSIENT as exc:
+            shared.desks.pop(d.partition, None)
+            log.warning(
+                "S4 %s@%d failed (%r); desk rebuilt, again in %.1f s", d.topic, d.offset, exc, backoff
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(RETRY_MAX_S, 2 * backoff)
+    assert shared.wiring is not None
+    await shared.wiring.add_rows(rows, app.settings.topic(d.topic), d.partition, d.offset)
+
+
 @app.agent(source.channel)
 async def router(stream: StreamT) -> None:
     await shared.ready.wait()
     async for d in source.deliveries(stream):
-        desk = await desk_for(d.partition)
-        if desk.seen(d.topic, d.offset):
-            continue  # redelivered after a crash: folded into the image, its results resent at restore
-        results, rows = await desk.run(d)
-        await _send(d.partition, results)
-        assert shared.wiring is not None
-        shared.wiring.add_rows(rows, app.settings.topic(d.topic), d.partition, d.offset)
+        await handle(d)
