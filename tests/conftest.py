@@ -19,6 +19,8 @@ REDIS_CLUSTER = os.environ.get(
 )
 CLICKHOUSE_URL = os.environ.get("CHIMERA_TEST_CLICKHOUSE", "clickhouse://default@127.0.0.1:19000/default")
 
+pytest_plugins = ["redis_kit"]  # client / keyspace fixtures for the folders that talk to Redis
+
 START_HINT = "start the test stack first: `bash infra/stack.sh up`"
 
 

@@ -14,24 +14,11 @@ from sinks.clickhouse.chdb_backend import ChdbBackend, current_store
 from sinks.clickhouse.migrate import migrate
 from sinks.redis import Keyspace, RedisClient, make_client
 
-TOPOLOGIES = [
-    pytest.param("single", marks=pytest.mark.redis),
-    pytest.param("cluster", marks=pytest.mark.redis_cluster),
-]
-
 
 def _client(request: pytest.FixtureRequest, kind: str, name: str) -> RedisClient:
     if kind == "single":
         return make_client(url=request.getfixturevalue("redis_url"), client_name=name)
     return make_client(cluster_nodes=request.getfixturevalue("redis_cluster_nodes"), client_name=name)
-
-
-@pytest.fixture(params=TOPOLOGIES)
-async def client(request: pytest.FixtureRequest, unique_name: str) -> AsyncIterator[RedisClient]:
-    """The same test on the single node and on the Cluster."""
-    c = _client(request, request.param, unique_name)
-    yield c
-    await c.aclose()
 
 
 @pytest.fixture
@@ -46,13 +33,6 @@ async def redis1(request: pytest.FixtureRequest, unique_name: str) -> AsyncItera
 async def _drop(c: RedisClient, ks: Keyspace) -> None:
     async for key in c.scan_iter(match=f"{ks.prefix}*", count=500):
         await c.unlink(key)  # one at a time: on a Cluster the keys span slots
-
-
-@pytest.fixture
-async def keyspace(client: RedisClient, unique_name: str) -> AsyncIterator[Keyspace]:
-    ks = Keyspace(f"{unique_name}.")
-    yield ks
-    await _drop(client, ks)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ an entry gate on an event-time clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from agent_kit import Rig, RigFactory
@@ -13,30 +13,7 @@ from strategy_kit import T0
 from chimera.model import TestClock
 from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
-from sinks.redis import EntryGate, Keyspace, RedisClient, make_client
-
-TOPOLOGIES = [
-    pytest.param("single", marks=pytest.mark.redis),
-    pytest.param("cluster", marks=pytest.mark.redis_cluster),
-]
-
-
-@pytest.fixture(params=TOPOLOGIES)
-async def client(request: pytest.FixtureRequest, unique_name: str) -> AsyncIterator[RedisClient]:
-    if request.param == "single":
-        c = make_client(url=request.getfixturevalue("redis_url"), client_name=unique_name)
-    else:
-        c = make_client(cluster_nodes=request.getfixturevalue("redis_cluster_nodes"), client_name=unique_name)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-async def keyspace(client: RedisClient, unique_name: str) -> AsyncIterator[Keyspace]:
-    ks = Keyspace(f"{unique_name}.")
-    yield ks
-    async for key in client.scan_iter(match=f"{ks.prefix}*", count=500):
-        await client.unlink(key)  # one at a time: on a Cluster the keys span slots
+from sinks.redis import EntryGate, Keyspace, RedisClient
 
 
 @pytest.fixture
