@@ -30,10 +30,13 @@ class RegimeClock:
         self._t0: list[int] = []
         self._close: list[float] = []
         self._as_of = -1
+        self.pinned: str | None = None
         self.published: list[dict[str, object]] = []  # every record written, in order
 
     async def pin(self, regime: str) -> None:
-        """A fixed label with no expiry (a bare name: S3 reads it as never stale)."""
+        """A fixed label with no expiry (a bare name: S3 reads it as never stale); the daily job
+        then stays off, or its first record would replace the pin."""
+        self.pinned = regime
         await self._client.set(self._key, regime)
 
     def observe(self, symbol: str, t0: int, close: float | int | None) -> None:
@@ -44,7 +47,7 @@ class RegimeClock:
     async def before_decision(self, t0: int) -> None:
         """Publish the record of the day the decision at ``t0`` falls in, once per day."""
         as_of = (t0 - 1) // DAY_MS * DAY_MS  # a bar closing at midnight belongs to the day before
-        if as_of <= self._as_of:
+        if self.pinned is not None or as_of <= self._as_of:
             return
         self._as_of = as_of
         try:

@@ -97,3 +97,16 @@ async def test_the_regime_is_published_once_a_day_from_the_days_before(
         assert json.loads(seen[-1][1] or "{}") == records[-1]
     finally:
         await redis.delete(ks.regime_market_state())
+
+
+async def test_a_pinned_regime_stays_pinned(redis: RedisClient, unique_name: str) -> None:
+    ks = Keyspace(f"{unique_name}.")
+    clock = RegimeClock(redis, ks, "BTCUSDT", RegimeConfig(lookback_days=30, min_history=5))
+    try:
+        await clock.pin("NORMAL")
+        for t0 in range(BTC_START + 60_000, BTC_START + 9 * DAY_MS, 60_000):  # enough days for a label
+            clock.observe("BTCUSDT", t0, 40_000.0 + (t0 // 60_000) % 7)
+            await clock.before_decision(t0)
+        assert clock.published == [] and await redis.get(ks.regime_market_state()) == "NORMAL"
+    finally:
+        await redis.delete(ks.regime_market_state())
