@@ -27,7 +27,7 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.types import ConsumerT, StreamT
 from faust.web import Request, Response, View
-from mode.types.signals import BaseSignalT
+from mode import Service
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
@@ -138,40 +138,24 @@ class Wiring:
         self,
         settings: Settings,
         redis: RedisClient,
-        service: PositionService,
+        store: ConfigStore,
         clock: EventClock,
         sink: BatchingSink,
     ) -> None:
         self.settings = settings
         self.redis = redis
-        self.service = service
+        self.store = store
         self.clock = clock
         self.sink = sink
+        self._service: PositionService | None = None
         self.unwritten: dict[str, list[dict[str, Any]]] = {}  # symbol -> rows queued, not yet written
         self.restored: set[str] = set()  # symbols whose stored rows were queued again by this process
 
     @classmethod
     async def open(cls, settings: Settings) -> Wiring:
         redis = make_client(settings, client_name=f"{settings.worker_id}-s6")
-        keyspace = Keyspace.from_settings(settings)
         backend = open_backend(settings)
-        store_ = ConfigStore(backend, redis, keyspace, None, LiveClock())
-        active = await store_.active_bundle()
-        while active is None:  # the policy and the instruments come from the bundle: wait for one
-            log.warning("S6 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
-            await asyncio.sleep(BUNDLE_POLL_S)
-            active = await store_.active_bundle()
-        clock = EventClock()  # leases age in event time, as S3 reserved them
-        gate = EntryGate.from_settings(redis, settings, clock)
-        service = PositionService(
-            policy_for(active.strategy),
-            fut_instruments(active.strategy),
-            redis,
-            keyspace,
-            gate,
-            token=f"{settings.worker_id}-s6-{uuid.uuid4().hex[:8]}",
-        )
-        await service.load()
+        store = ConfigStore(backend, redis, Keyspace.from_settings(settings), None, LiveClock())
         # the wall clock ages batches; the salt keeps a restarted worker's batches distinct
         sink = BatchingSink(
             backend,
@@ -180,7 +164,38 @@ class Wiring:
             flush_ms=settings.sink_flush_ms,
             token_salt=f"s6-{uuid.uuid4().hex[:8]}:",
         )
-        return cls(settings, redis, service, clock, sink)
+        wiring = cls(settings, redis, store, EventClock(), sink)  # leases age in event time, as S3's
+        await wiring.ready(wait=False)
+        return wiring
+
+    async def ready(self, wait: bool) -> PositionService | None:
+        """The service for the active bundle's policy and instruments (built once); None while no
+        bundle is active and not ``wait``."""
+        while self._service is None:
+            active = await self.store.active_bundle()
+            if active is None:
+                if not wait:
+                    return None
+                log.warning("S6 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
+                await asyncio.sleep(BUNDLE_POLL_S)
+                continue
+            gate = EntryGate.from_settings(self.redis, self.settings, self.clock)
+            service = PositionService(
+                policy_for(active.strategy),
+                fut_instruments(active.strategy),
+                self.redis,
+                Keyspace.from_settings(self.settings),
+                gate,
+                token=f"{self.settings.worker_id}-s6-{uuid.uuid4().hex[:8]}",
+            )
+            await service.load()
+            self._service = service
+        return self._service
+
+    @property
+    def service(self) -> PositionService:
+        assert self._service is not None, "Wiring.ready() first"
+        return self._service
 
     def manages(self, symbol: str) -> bool:
         try:
@@ -241,23 +256,29 @@ class _FlushAtCommit(faust.Sensor):
 app.sensors.add(_FlushAtCommit())
 
 
-@app.task
-async def s6_start() -> None:
-    shared.wiring = await Wiring.open(app.settings)
-    shared.ready.set()
+class Runtime(Service):
+    """The worker's S6 wiring, opened before the app's consumer and agents start (a dependency of
+    the app) and closed after they stopped: Faust 0.15.3 can drop records it fetches while it
+    seeks to the committed offsets after a rebalance, and setup awaited inside the first event makes
+    that window longer (measured by S3)."""
+
+    async def on_start(self) -> None:
+        shared.wiring = await Wiring.open(app.settings)
+        shared.ready.set()
+
+    async def on_stop(self) -> None:
+        if shared.wiring is not None:
+            await shared.wiring.close()
+            shared.wiring = None
+
+
+app.add_dependency(Runtime())
 
 
 @app.timer(interval=app.settings.sink_flush_ms / 1000)
 async def s6_flush_rows() -> None:
     if shared.wiring is not None:
         shared.wiring.flush(force=False)
-
-
-@app.on_before_shutdown.connect
-async def s6_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
-    if shared.wiring is not None:
-        await shared.wiring.close()
-        shared.wiring = None
 
 
 @app.page("/positions/{symbol}/")
@@ -309,6 +330,7 @@ async def positions(stream: StreamT) -> None:
     await shared.ready.wait()
     wiring = shared.wiring
     assert wiring is not None
+    await wiring.ready(wait=True)
     async for d in source.deliveries(stream):
         event = d.value
         if event is None or not wiring.manages(d.key):

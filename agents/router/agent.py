@@ -28,6 +28,7 @@ is read, ahead of the decisions made on it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -40,13 +41,14 @@ import faust
 from aiokafka.errors import KafkaError
 from faust.types import TP, ConsumerT, StreamT
 from faust.web import Request, Response, View
+from mode import Service
 from mode.types.signals import BaseSignalT
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from agents.app import app
 from agents.config.store import ConfigStore
-from agents.connectors.port import OcoRequest, OrderRequest, OrderState, VenueError
+from agents.connectors.port import OcoRequest, OrderNotFound, OrderRequest, OrderState, VenueError
 from agents.connectors.recordings.recorded import batch_events
 from agents.connectors.service.funding_records import TABLE as FUNDING_TABLE
 from agents.connectors.service.funding_records import payment_row
@@ -60,6 +62,7 @@ from agents.connectors.simvenue import (
 )
 from agents.connectors.simvenue.feed import apply
 from agents.router.core import RouterState
+from agents.router.execution import cid, slice_names
 from agents.router.service import RouterService
 from agents.router.styles.maker_taker import MAKING, REPRICING
 from agents.router.tables import Cursor, DeskImage, Row, VenueCall, base_of, load, store_cursor, store_image
@@ -82,6 +85,7 @@ QUOTES = ("USDT", "USDC", "BUSD")
 BUNDLE_POLL_S = 0.5
 CATCH_UP_TIMEOUT_S = 30.0
 RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
+MAX_REPRICES = 50  # the most RouterParams allows: every maker slice name an intent may have used
 TRANSIENT = (RedisError, KafkaError, OSError)  # OSError: ConnectionError, TimeoutError
 
 
@@ -191,10 +195,10 @@ def replay_call(ex: SimExchange, call: VenueCall) -> None:
 
 
 async def read_range(
-    settings: Settings, topic: str, partition: int, first: int, last: int
+    settings: Settings, topic: str, partition: int, first: int, last: int | None
 ) -> list[tuple[int, bytes]]:
-    """Records ``first..last`` (inclusive) of a logical topic's partition, read with a consumer of
-    no group (the worker's own group position is Faust's)."""
+    """Records ``first..last`` (inclusive; None: to the partition's end now) of a logical topic's
+    partition, read with a consumer of no group (the worker's own group position is Faust's)."""
     tp = aiokafka.TopicPartition(settings.topic(topic), partition)
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
@@ -205,6 +209,12 @@ async def read_range(
     out: list[tuple[int, bytes]] = []
     try:
         consumer.assign([tp])
+        if last is None:
+            # on Tansu the answer can fall short of the true end (agents/transport.py): what this
+            # misses the stream delivers as new records, which is what they then are for the venue
+            last = (await consumer.end_offsets([tp]))[tp] - 1
+            if last < first:
+                return []
         consumer.seek(tp, first)
         deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
         while (not out or out[-1][0] < last) and time.monotonic() < deadline:
@@ -221,14 +231,29 @@ async def read_range(
 # ---- what the worker opens once ------------------------------------------------------------------
 class Wiring:
     def __init__(
-        self, settings: Settings, redis: RedisClient, sink: BatchingSink, venue: SimVenueConfig
+        self, settings: Settings, redis: RedisClient, sink: BatchingSink, store: ConfigStore
     ) -> None:
         self.settings = settings
         self.redis = redis
         self.keyspace = Keyspace.from_settings(settings)
         self.sink = sink
-        self.venue_config = venue
+        self.store = store
+        self.venue_config: SimVenueConfig | None = None
         self.flush_failures = 0
+
+    async def venue(self, wait: bool) -> SimVenueConfig | None:
+        """The paper venue for the active bundle's instruments (read once); None while no bundle is
+        active and not ``wait``."""
+        while self.venue_config is None:
+            active = await self.store.active_bundle()
+            if active is not None:
+                self.venue_config = paper_venue_config(active.strategy)
+            elif not wait:
+                return None
+            else:
+                log.warning("S4 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
+                await asyncio.sleep(BUNDLE_POLL_S)
+        return self.venue_config
 
     @classmethod
     async def open(cls, settings: Settings) -> Wiring:
@@ -237,11 +262,6 @@ class Wiring:
         redis = make_client(settings, client_name=f"{settings.worker_id}-s4")
         backend = open_backend(settings)
         store = ConfigStore(backend, redis, Keyspace.from_settings(settings), None, LiveClock())
-        active = await store.active_bundle()
-        while active is None:  # the paper venue lists the bundle's instruments: wait for one
-            log.warning("S4 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
-            await asyncio.sleep(BUNDLE_POLL_S)
-            active = await store.active_bundle()
         # the wall clock ages batches (event time would call a fast replay's rows old); the salt
         # keeps a restarted worker's batch numbering from matching an earlier run's insert tokens
         sink = BatchingSink(
@@ -251,7 +271,9 @@ class Wiring:
             flush_ms=settings.sink_flush_ms,
             token_salt=f"s4-{uuid.uuid4().hex[:8]}:",
         )
-        return cls(settings, redis, sink, paper_venue_config(active.strategy))
+        wiring = cls(settings, redis, sink, store)
+        await wiring.venue(wait=False)
+        return wiring
 
     async def add_rows(self, rows: Iterable[Row], topic: str, partition: int, offset: int) -> None:
         """Queue rows; while ClickHouse refuses, hold the stream (back-pressure) and retry."""
@@ -295,6 +317,8 @@ class Desk:
         self.symbols = set(image.symbols)
         self._journal: list[VenueCall] = []
         self._new_rows: list[Row] = []
+        self._carried: list[OrderResult] = []  # made by the catch-up at restore, not yet told
+        self._carried_rows: list[Row] = []
         self._last_timer = self.ex.now_ms()  # deadlines up to the venue's time fired before
         self.service = RouterService(
             JournaledVenue(sim, self._journal_call),
@@ -308,9 +332,11 @@ class Desk:
     @classmethod
     async def open(cls, partition: int, wiring: Wiring) -> tuple[Desk, DeskImage | None]:
         """The partition's desk: fresh, or the image + the market read again up to the cursor + the
-        journaled calls of the event the crash interrupted."""
+        journaled calls of the event the crash interrupted + the market since, to its end."""
         image, cursor = load(partition)
-        sim = SimVenue(wiring.venue_config)
+        config = await wiring.venue(wait=True)
+        assert config is not None
+        sim = SimVenue(config)
         state = RouterState()
         if image is not None:
             sim.exchange, state = image.state()
@@ -325,23 +351,32 @@ class Desk:
                 replay_call(desk.ex, call)
             desk.ex.drain()  # the router learns of these orders by asking the venue (claims in Redis)
         if image is not None or cursor is not None:
+            await desk._catch_up(None)
             log.info(
                 "S4 desk %d restored: image at %s, cursor at %s, %d journaled call(s), %d result(s) "
-                "and %d row(s) sent again",
+                "and %d row(s) sent again; market read on to %s (%d result(s) to tell)",
                 partition, image and image.applied, cursor and cursor.applied,
-                len(cursor.journal) if cursor else 0, len(desk.outbox), len(desk.rows),
+                len(cursor.journal) if cursor else 0, len(desk.outbox), len(desk.rows), desk.applied,
+                len(desk._carried),
             )  # fmt: skip
         return desk, image
 
-    async def _catch_up(self, upto: Mapping[str, int]) -> None:
-        """Fold in again the market records after the image and up to the cursor: they changed
-        nothing anyone else saw (else the image would be newer), only prices and time."""
+    async def _catch_up(self, upto: Mapping[str, int] | None) -> None:
+        """Fold in the market records after the desk's offsets: up to the cursor (``upto``), those
+        the crashed worker folded in without telling anyone (else the image would be newer) — only
+        prices and time; then (``upto`` None) those to the end of the topics, which it never saw:
+        the market moved on while the worker was down, as a real exchange's does, and the intents
+        redelivered next meet the venue where the market now is. What these make happen (a stop
+        the market crossed meanwhile) is carried to the next event, which tells it."""
         records: list[tuple[int, str, int, MarketBatch | FundingEvent]] = []
+        ends: dict[str, int] = {}
         for topic in MARKET_INPUTS:
-            start, end = self.applied.get(topic, -1) + 1, upto.get(topic, -1)
-            if end < start:
+            start = self.applied.get(topic, -1) + 1
+            end = None if upto is None else upto.get(topic, -1)
+            if end is not None and end < start:
                 continue
             for offset, raw in await read_range(self.wiring.settings, topic, self.partition, start, end):
+                ends[topic] = offset
                 try:
                     value = FundingEvent.decode(raw) if topic == "mkt.funding" else MarketBatch.decode(raw)
                 except ValueError:
@@ -351,7 +386,7 @@ class Desk:
         self._new_rows = []
         for _, topic, offset, value in sorted(records, key=lambda r: (r[0], r[1], r[2])):
             results = await (self._funding(value) if isinstance(value, FundingEvent) else self._batch(value))
-            if results:  # cannot happen for a deterministic venue; said loudly, and still told
+            if results and upto is not None:  # cannot happen for a deterministic venue: said loudly
                 log.error(
                     "S4 desk %d: catching up %s@%d made %d result(s)",
                     self.partition,
@@ -359,11 +394,35 @@ class Desk:
                     offset,
                     len(results),
                 )
-                self.outbox += results
+            self._carried += results
             self.applied[topic] = offset
-        self.rows += self._new_rows
-        for topic, offset in upto.items():
+        self._carried_rows += self._new_rows
+        self._new_rows = []
+        for topic, offset in {**ends, **(upto or {})}.items():
             self.applied[topic] = max(self.applied.get(topic, -1), offset)
+
+    async def release_carried(self) -> tuple[list[OrderResult], list[Row]]:
+        """What the catch-up made happen, told now (in an event, so the desk can be stored first)."""
+        if not (self._carried or self._carried_rows):
+            return [], []
+        results, rows = self._carried, self._carried_rows
+        self._carried, self._carried_rows = [], []
+        self.outbox += results
+        self.rows += rows
+        store_image(self.partition, self._image())
+        store_cursor(self.partition, Cursor(dict(self.applied)))
+        await app.producer.flush()  # venue truth on the broker before anyone hears of it
+        self.outbox = list(results)
+        return results, rows
+
+    def _image(self) -> DeskImage:
+        return DeskImage(
+            base_of(self.ex, self.service.state),
+            dict(self.applied),
+            list(self.outbox),
+            list(self.rows),
+            tuple(sorted(self.symbols)),
+        )
 
     # RecordSink: rows made while an event runs
     def add(self, table: str, row: Mapping[str, Any]) -> None:
@@ -371,6 +430,43 @@ class Desk:
 
     def seen(self, topic: str, offset: int) -> bool:
         return offset <= self.applied.get(topic, -1)
+
+    async def _forget_unsent(self, intent: OrderIntent) -> None:
+        """Claims a crash left behind for sends the paper venue never received: RouterService would
+        take the intent for a redelivery and, finding none of its orders at the venue, answer it
+        with nothing — the intent would be lost. Here the venue is our own: every call is journaled
+        (and flushed) before the venue sees it, so a claimed order the restored venue does not know
+        was never received, and sending it now is its first send. Its ``idem:{order}`` claim is
+        dropped, and the intent's record too when none of its orders reached the venue; the intent
+        then runs as new. Paper only: a real exchange is asked by id and never sent to twice.
+        (Found by the kill -9 test; belongs in RouterService's redelivery path.)"""
+        if intent.intent_id in self.service.state.execs:
+            return  # known to the restored state: a true redelivery
+        raw = await self.service.idem.get("intent", intent.intent_id)
+        if raw is None or json.loads(raw).get("refused"):
+            return  # new, or refused at intake (the record holds the answer)
+        reached = False
+        unsent: list[str] = []
+        for name in slice_names(intent, MAX_REPRICES):
+            c = cid(intent, name)
+            if await self.service.idem.get("order", c) is None:
+                continue
+            try:
+                self.ex.order(intent.market, intent.symbol, c)
+                reached = True
+            except OrderNotFound:
+                unsent.append(c)
+        keys = [self.wiring.keyspace.idem("order", c) for c in unsent]
+        if not reached:
+            keys.append(self.wiring.keyspace.idem("intent", intent.intent_id))
+        if keys:
+            log.warning(
+                "S4 %s: claimed, never at the venue (a crash between): sent as new %s",
+                intent.intent_id,
+                unsent,
+            )
+            for key in keys:  # one at a time: on a Cluster the keys span slots
+                await self.wiring.redis.delete(key)
 
     async def _journal_call(self, call: VenueCall) -> None:
         self._journal.append(call)
@@ -385,6 +481,8 @@ class Desk:
         value = d.value
         if isinstance(value, OrderIntent | CancelIntent):
             self.symbols.add(value.symbol)
+            if isinstance(value, OrderIntent):
+                await self._forget_unsent(value)
             results = await self.service.submit(value)
             results += await self._venue(self.ex.drain())
         elif isinstance(value, MarketBatch):
@@ -397,14 +495,7 @@ class Desk:
         if material:
             self.outbox += results
             self.rows += rows
-            image = DeskImage(
-                base_of(self.ex, self.service.state),
-                dict(self.applied),
-                list(self.outbox),
-                list(self.rows),
-                tuple(sorted(self.symbols)),
-            )
-            store_image(self.partition, image)
+            store_image(self.partition, self._image())
         store_cursor(self.partition, Cursor(dict(self.applied)))
         if material:
             await app.producer.flush()  # venue truth on the broker before anyone hears of it
@@ -632,22 +723,47 @@ async def desk_view(web: View, request: Request, partition: str) -> Response:
 
 
 # ---- lifecycle -----------------------------------------------------------------------------------
-@app.task
-async def s4_start() -> None:
-    shared.wiring = await Wiring.open(app.settings)
-    shared.ready.set()
+class Runtime(Service):
+    """The worker's S4 wiring, opened before the app's consumer and agents start (a dependency of
+    the app) and closed after they stopped. Faust 0.15.3 can drop records it fetches while it seeks
+    to the committed offsets after a rebalance; setup awaited inside the first event makes that
+    window longer (measured by S3), so nothing slow waits there."""
+
+    async def on_start(self) -> None:
+        shared.wiring = await Wiring.open(app.settings)
+        shared.ready.set()
+
+    async def on_stop(self) -> None:
+        if shared.wiring is not None:
+            await shared.wiring.close()
+            shared.wiring = None
+
+
+app.add_dependency(Runtime())
+
+
+@app.on_rebalance_complete.connect
+async def restore_desks(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
+    """Rebuild the assigned partitions' desks from their table records as soon as the tables are
+    recovered, before the streams are sought and resumed (not in their first event, see Runtime).
+    A failure here is only logged: the first event builds the desk then."""
+    wiring = shared.wiring
+    if wiring is None or await wiring.venue(wait=False) is None:
+        return
+    topic = app.settings.topic("ord.intents")
+    for tp in app.consumer.assignment():
+        if tp.topic == topic and tp.partition not in shared.desks:
+            try:
+                await desk_for(tp.partition)
+            except Exception:
+                log.exception(
+                    "S4 desk %d not restored before the streams; its first event will", tp.partition
+                )
 
 
 @app.timer(interval=app.settings.sink_flush_ms / 1000)
 async def s4_flush_rows() -> None:
     _flush_rows(force=False)
-
-
-@app.on_before_shutdown.connect
-async def s4_stop(sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any) -> None:
-    if shared.wiring is not None:
-        await shared.wiring.close()
-        shared.wiring = None
 
 
 async def handle(d: Delivery[Any]) -> None:
@@ -658,6 +774,10 @@ async def handle(d: Delivery[Any]) -> None:
     while True:
         try:
             desk = await desk_for(d.partition)
+            told, told_rows = await desk.release_carried()
+            await _send(d.partition, told)
+            assert shared.wiring is not None
+            await shared.wiring.add_rows(told_rows, "ord.results", d.partition, 0)
             if desk.seen(d.topic, d.offset):
                 return  # redelivered after a crash: folded in, its results resent at restore
             results, rows = await desk.run(d)

@@ -20,10 +20,15 @@ crash; the image makes the paper one behave the same way. The rules that make it
 - **Journal before each venue call.** A create / cancel / transfer is appended to the cursor's
   journal and flushed *before* SimVenue is asked. A restart re-applies the journal after the image
   and the catch-up, so an order whose send the router claimed in Redis is known to the venue
-  afterwards, as on a real exchange; a crash before the journal reached the broker means the venue
-  never saw the call, and the router's "claimed but unknown" path reports it ``NOT_PLACED``
-  (DESIGN §1.8). (A call a timer made in mid-batch is re-applied before that batch's ticks: the
+  afterwards, as on a real exchange. A crash before the journal reached the broker means the venue
+  never saw the call: the redelivered intent's claims are dropped and it is sent as new (the agent's
+  ``Desk._forget_unsent``; a TWAP slice sent from the queue is reported ``NOT_PLACED`` instead,
+  DESIGN §1.8). (A call a timer made in mid-batch is re-applied before that batch's ticks: the
   batch is redelivered whole.)
+- **The market does not wait.** After the image, the cursor and the journal, the restored venue
+  reads its market topics on to their end: the exchange kept trading while the worker was down,
+  and the redelivered intents meet it where the market is now (what that makes happen, e.g. a stop
+  crossed meanwhile, is told with the next event).
 - **Outbox until confirmed.** Results sent since the last flush, and rows not yet written, ride in
   the image; a restart sends / queues them again (S6 applies a fill once per ``trade_id``;
   ReplacingMergeTree folds a row written twice).

@@ -1,23 +1,19 @@
 """Fixtures of the integration tests: :class:`Stack`\\ s of the test's own names on the shared Kafka,
-Redis and clickhouse-server (dropped afterwards: the servers are shared, no FLUSHALL), and workers
-on them (killed at teardown). A module-scoped pair serves runs that several tests look at."""
+Redis and clickhouse-server (dropped afterwards: the servers are shared, no FLUSHALL), workers on
+them (killed at teardown), and one clean run of the replay that several tests compare with."""
 
 from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_kit import Made, Stack
-
-from tests.agents.worker_kit import Worker
-
-StackFactory = Callable[[str], Stack]
-WorkerFactory = Callable[[Stack], Worker]
+from pipeline_kit import Made, StackFactory, WorkerFactory
+from runs import Run, replay_run
 
 
 @pytest.fixture
@@ -29,12 +25,11 @@ def made(
     m.close()
 
 
-@pytest.fixture(scope="module")
-def module_made(
+@pytest.fixture(scope="session")
+def session_made(
     kafka_bootstrap: str, redis_url: str, clickhouse_url: str, tmp_path_factory: pytest.TempPathFactory,
-    request: pytest.FixtureRequest,
 ) -> Iterator[Made]:  # fmt: skip
-    name = f"t_{request.module.__name__.rsplit('.', 1)[-1][:30]}_{uuid.uuid4().hex[:8]}"
+    name = f"t_integration_{uuid.uuid4().hex[:8]}"
     m = Made(kafka_bootstrap, redis_url, clickhouse_url, name, tmp_path_factory.mktemp(name))
     yield m
     m.close()
@@ -50,3 +45,9 @@ def make_worker(made: Made) -> WorkerFactory:
     """``make_worker(stack)``: a not-yet-started worker on the stack (two made on one stack share
     the app id: a restart)."""
     return made.worker
+
+
+@pytest.fixture(scope="session")
+def clean(session_made: Made) -> Run:
+    """One clean paced run, looked at by the pipeline, redelivery and crash tests."""
+    return replay_run(session_made, "clean")

@@ -50,6 +50,7 @@ DAYS = float(os.environ.get("CHIMERA_TEST_PIPELINE_DAYS", "0.5"))  # 720 batches
 SERVICES = "features,strategy,router,positions"
 SYMBOL = "BTCUSDT"
 STEP_TIMEOUT_S = 60.0  # one batch's consequences; a restart's recovery counts against it
+STALL_S = 15.0  # idle with work left this long: stalled (see PacedReplay.barrier)
 PAPER_USDT = Decimal(10_000)  # each paper wallet's start (agents.router.agent.PAPER_USDT)
 
 
@@ -174,6 +175,9 @@ class PacedReplay:
         # murmur2: a symbol lands where the agents' own sends for it land
         self._producer = make_producer(stack.bootstrap, acks="all", **{"linger.ms": 0})
         self.waited_s = 0.0
+        self.last: tuple[str, int, int] | None = None  # where the last message went
+        self.on_stall: Callable[[], None] | None = None
+        self.stalls: list[str] = []
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
         got: list[tuple[int, int]] = []
@@ -199,13 +203,35 @@ class PacedReplay:
         return p is not None and bool(p["quiet"]) and p["done"].get(f"{topic}:{partition}", -1) >= offset
 
     def barrier(self, topic: str, partition: int, offset: int, timeout_s: float = STEP_TIMEOUT_S) -> None:
-        """Wait until :meth:`finished` (a restarted worker's recovery counts against the timeout)."""
-        began = time.monotonic()
+        """Wait until :meth:`finished` (a restarted worker's recovery counts against the timeout).
+
+        With ``on_stall`` set: a worker that is up and idle, has finished nothing new for
+        ``STALL_S`` and still not this record is stalled — Faust 0.15.3 can drop the records it
+        fetches while it seeks to the committed offsets after a rebalance, and then waits for new
+        ones. ``on_stall`` (a restart) is called, the stall counted, and the wait starts again."""
+        began = last_change = time.monotonic()
+        last_done: Any = None
         while not self.finished(topic, partition, offset):
-            if time.monotonic() - began > timeout_s:
-                w = self.worker()
+            now = time.monotonic()
+            w = self.worker()
+            progress = get_json(f"{w.web}/router/progress/") if w.proc is not None else None
+            done = None if progress is None else progress["done"]
+            if done != last_done:
+                last_done, last_change = done, now
+            elif (
+                self.on_stall is not None
+                and progress is not None
+                and progress["quiet"]
+                and now - last_change > STALL_S
+            ):
+                self.stalls.append(f"{topic}:{partition}@{offset} (done {done})")
+                self.on_stall()
+                began = last_change = time.monotonic()
+                continue
+            if now - began > timeout_s:
                 raise AssertionError(
-                    f"the worker did not finish {topic}:{partition}@{offset} in {timeout_s} s\n{w.log_tail()}"
+                    f"the worker did not finish {topic}:{partition}@{offset} in {timeout_s} s: {progress}\n"
+                    f"{w.log_tail()}"
                 )
             time.sleep(POLL_S / 10)
         self.waited_s += time.monotonic() - began
@@ -218,7 +244,8 @@ class PacedReplay:
         self.partition[logical] = partition
         self.sent.setdefault(topic, {})[partition] = offset
         self.next += 1
-        return topic, partition, offset
+        self.last = (topic, partition, offset)
+        return self.last
 
     def step(self) -> None:
         self.barrier(*self.publish_next())
@@ -452,3 +479,7 @@ class Duplicator(threading.Thread):
         self.join(30)
         if self.error is not None:
             raise self.error
+
+
+StackFactory = Callable[[str], Stack]
+WorkerFactory = Callable[[Stack], Worker]

@@ -20,7 +20,17 @@ What it proves, afterwards (SQL over ClickHouse, the topics, and the paper venue
   realised PnL) equal a recomputation from their fills, the venue's positions are S6's open ones,
   and the wallet is its start plus what the fills realised less their fees;
 - no open position at the venue is without a reduce-only stop for its whole quantity, checked
-  right after each restart's recovery, every hour of event time and at the end.
+  right after each restart's recovery, every hour of event time and at the end;
+- and, since each restarted worker catches up with everything published before the kill before
+  the market moves on, the run ends with the clean run's orders, fills and position snapshots,
+  exactly — unless a kill cut a send off before its journal reached the broker (a ``NOT_PLACED``
+  order: the paper exchange never saw it, the rest legitimately differs).
+
+A known hole, not ours: Faust 0.15.3 can drop the records it fetches while it seeks a restarted
+worker's partitions to their committed offsets (S3 measured it too); the worker then idles until new
+records come, and the dropped ones are read again only by the next restart (nothing past them was
+acked). The paced replay notices such a stall (idle, nothing new finished for ``STALL_S``, the
+record not done), restarts the worker cleanly and counts it; the count is printed.
 
 What it does not prove: the paper venue survives because it is re-built from the router table's
 image and journal (agents/router/tables.py) — a restart of a real exchange connection is the
@@ -35,7 +45,6 @@ from collections import Counter
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from conftest import StackFactory, WorkerFactory
 from invariants import books_against_fills, duplicate_client_order_ids, orders_per_intent, unprotected
 from pipeline_kit import (
     DAYS,
@@ -43,14 +52,18 @@ from pipeline_kit import (
     STEP_TIMEOUT_S,
     PacedReplay,
     Stack,
+    StackFactory,
+    WorkerFactory,
     agent_crashes,
     get_json,
     intents_sent,
     orders_latest,
+    outcome,
     position_events,
     replay_messages,
     settle,
 )
+from runs import Run
 
 from tests.agents.worker_kit import Worker
 
@@ -103,7 +116,7 @@ def check_protected(replay: PacedReplay, worker: Worker) -> list[str]:
 
 
 def test_kill_9_three_times_loses_and_doubles_nothing(
-    make_stack: StackFactory, make_worker: WorkerFactory
+    make_stack: StackFactory, make_worker: WorkerFactory, clean: Run
 ) -> None:
     stack = make_stack("")
     stack.prepare()
@@ -114,6 +127,13 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
     total = len(replay.messages)
     intents = Intents(stack)
     kills: list[str] = []
+
+    def restart() -> None:  # a stalled worker (see PacedReplay.barrier): stopped cleanly, started again
+        current[0].stop()
+        current[0] = make_worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
+        every.append(current[0])
+
+    replay.on_stall = restart
     naked: list[str] = []
     try:
         for share in KILL_AT:
@@ -121,7 +141,8 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
             kills.append(kill_on_an_intent(replay, current[0], intents))
             current[0] = make_worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
             every.append(current[0])
-            replay.step()  # the barrier: recovered and caught up with everything published so far
+            assert replay.last is not None
+            replay.barrier(*replay.last)  # recovered, and caught up with all published before the kill
             naked += [f"after restart {len(kills)}: {p}" for p in check_protected(replay, current[0])]
         for n in replay:
             if n % 60 == 0:
@@ -151,8 +172,15 @@ def test_kill_9_three_times_loses_and_doubles_nothing(
     assert not naked and not unprotected(desk), naked[:5]
     kinds = Counter(e.kind for e in events)
     assert kinds["OPEN"] >= 3, kinds
+    # each restart caught up before the market moved on, so the run is the clean one — unless a
+    # kill cut a send off before the venue's journal was on the broker (that order never existed)
+    mine, theirs = outcome(stack), outcome(clean.stack)
+    same = mine == theirs
+    diff = {k: [(a, b) for a, b in zip(mine[k], theirs[k], strict=False) if a != b][:3] for k in mine}
+    assert same or not_placed, f"a crash changed the outcome with every send accounted for: {diff}"
     print(
         f"\n{DAYS} days, {total} batches, killed at {kills}; {len(sent)} intents, {len(orders)} orders "
         f"({len(not_placed)} NOT_PLACED), {summary['fills']} fills, {kinds['OPEN']} opened / "
-        f"{kinds['EXIT']} closed, wallet {summary['wallet']}"
+        f"{kinds['EXIT']} closed, wallet {summary['wallet']}; {'identical to' if same else 'differs from'} "
+        f"the clean run; Faust stalls after a restart (restarted again): {replay.stalls or 'none'}"
     )

@@ -11,77 +11,13 @@ perpetual month, ``CHIMERA_TEST_PIPELINE_DAYS`` days from 2022-01-10):
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from invariants import books_against_fills, duplicate_client_order_ids, orders_per_intent, unprotected
-from pipeline_kit import (
-    DAYS,
-    SERVICES,
-    SYMBOL,
-    Duplicator,
-    Made,
-    PacedReplay,
-    Stack,
-    agent_crashes,
-    get_json,
-    intents_sent,
-    orders_latest,
-    outcome,
-    position_events,
-    replay_messages,
-    settle,
-)
-
-from tests.agents.worker_kit import Worker
-from topics.trading import PositionEvent
+from pipeline_kit import DAYS, SYMBOL, Made, intents_sent, orders_latest, outcome
+from runs import Run, replay_run
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
-START_TIMEOUT_S = 120.0
-
-
-@dataclass
-class Run:
-    stack: Stack
-    worker: Worker
-    replay: PacedReplay
-    hourly_unprotected: list[str]
-    copies: int = 0
-
-    def desk(self) -> dict[str, Any]:
-        partition = self.replay.partition["mkt.perp"]
-        desk = get_json(f"{self.worker.web}/router/desk/{partition}/")
-        assert desk is not None, self.worker.log_tail()
-        return dict(desk)
-
-    def events(self) -> list[PositionEvent]:
-        return position_events(self.stack)
-
-
-def replay_run(made: Made, name: str, duplicate: bool = False) -> Run:
-    stack = made.stack(name)
-    stack.prepare()
-    worker = made.worker(stack).start(services=SERVICES, timeout_s=START_TIMEOUT_S)
-    copier = Duplicator(stack.bootstrap, [stack.topic("ord.intents"), stack.topic("ord.results")])
-    if duplicate:
-        copier.start()
-    run = Run(stack, worker, PacedReplay(stack, replay_messages(), lambda: worker), [])
-    for n in run.replay:
-        if n % 60 == 0:  # every hour of event time, the venue's truth
-            run.hourly_unprotected += [f"batch {n}: {p}" for p in unprotected(run.desk())]
-    if duplicate:
-        copier.stop()
-        run.copies = copier.copied
-    settle(stack)
-    worker.assert_alive()
-    assert not agent_crashes(worker), agent_crashes(worker)
-    return run
-
-
-@pytest.fixture(scope="module")
-def clean(module_made: Made) -> Run:
-    return replay_run(module_made, "clean")
 
 
 def test_a_replay_trades_through_kafka_and_every_open_position_rests_on_its_stop(clean: Run) -> None:
@@ -110,8 +46,8 @@ def test_a_replay_trades_through_kafka_and_every_open_position_rests_on_its_stop
     )
 
 
-def test_every_intent_and_result_delivered_twice_ends_as_the_clean_run(clean: Run, module_made: Made) -> None:
-    twice = replay_run(module_made, "twice", duplicate=True)
+def test_every_intent_and_result_delivered_twice_ends_as_the_clean_run(clean: Run, made: Made) -> None:
+    twice = replay_run(made, "twice", duplicate=True)
     assert twice.copies >= len(intents_sent(clean.stack)), twice.copies
     first, second = outcome(clean.stack), outcome(twice.stack)
     for key in ("orders", "fills", "snapshots"):

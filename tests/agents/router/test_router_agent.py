@@ -318,6 +318,13 @@ def test_funding_on_mkt_funding_is_settled_by_the_paper_venue_and_recorded(made:
     settlement = T0 + 8 * 3_600_000  # 08:00 UTC
     rate = FundingEvent(symbol=BTC, funding_time=settlement, rate=Decimal("0.0001"), ts=settlement)
     publish(stack.bootstrap, stack.topic("mkt.funding"), [(BTC.encode(), encode(rate, "mkt.funding"))])
+    # two topics are read in no set order: the rate is in before the bar that crosses 08:00
+    wait_for(
+        "the rate at the venue",
+        lambda: "mkt.funding" in (r.desk() or {}).get("applied", {}),
+        TIMEOUT_S,
+        r.worker,
+    )
     r.market((settlement + 2 * MINUTE, "40100"))  # past the settlement (and its grace for the rate)
 
     def paid() -> list[dict[str, Any]] | None:
