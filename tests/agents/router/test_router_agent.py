@@ -3,12 +3,14 @@ and clickhouse-server, with its paper venue: market batches move the venue, inte
 ``ord.intents`` become venue orders reported on ``ord.results`` and recorded in ``orders`` /
 ``fills``; a repeated intent places nothing; the event-time timer drives TWAP slices and a maker
 order's timeout; a resting stop fills when a later batch crosses it — also after the worker was
-killed with SIGKILL in between (the desk image); ``POST /orders`` / ``POST /cancel`` go the same
-way, and an invalid body is a 422 naming the field."""
+killed with SIGKILL in between (the desk image); an intent whose send a crash cut off before the
+venue saw it is sent once; a funding rate is settled and recorded; ``POST /orders`` / ``POST
+/cancel`` go the same way, and an invalid body is a 422 naming the field."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Iterator
 from decimal import Decimal
@@ -339,3 +341,29 @@ def test_funding_on_mkt_funding_is_settled_by_the_paper_venue_and_recorded(made:
     fut = desk["balances"]["FUT"]["USDT"]
     fees = sum(Decimal(f["fee"]) for f in desk["fills"])
     assert Decimal(fut["total"]) == Decimal(10_000) - fees + row["amount_usdt"]
+
+
+def test_an_intent_whose_send_a_crash_cut_off_is_sent_once_after_the_restart(made: Made) -> None:
+    """What a crash leaves between claiming and the journaled venue call: the intent's record and
+    its order's claim in Redis, nothing at the venue. The redelivered intent is sent (once)."""
+    stack, r = start(made)
+    r.market((T0, "40000"))
+    cut = intent("int-agent-cut-off", T0)
+    order = client_order_id_for(cut.intent_id, 0)
+    with stack.redis() as client:
+        record = json.dumps({"intent": cut.model_dump(mode="json"), "refused": None})
+        client.set(stack.keyspace.idem("intent", cut.intent_id), record, px=3_600_000)
+        client.set(stack.keyspace.idem("order", order), json.dumps({"at": T0}), px=3_600_000)
+    r.send(cut)
+    got = r.wait_results(
+        "the cut-off intent filled", lambda rs: any(x.status is OrderStatus.FILLED for x in rs)
+    )
+    assert set(final(got, cut.intent_id)) == {order}
+    desk = r.desk()
+    assert desk is not None and desk["orders"] == 1 and len(desk["fills"]) == 1
+    assert "claimed, never at the venue" in r.worker.log_text()
+    r.send(cut)  # and again: now a true redelivery, answered from the venue
+    again = r.wait_results("the repeat answered", lambda rs: len(rs) > len(got))
+    assert {x.client_order_id for x in again} == {order}
+    desk = r.desk()
+    assert desk is not None and desk["orders"] == 1
