@@ -25,6 +25,7 @@ from agents.router.records import ListRecords, RecordSink
 from agents.router.service import RouterService
 from chimera.model import ClientOrderId, Market, Side, Symbol, client_order_id_for
 from sinks.redis import Keyspace, RedisClient
+from tests.agents.connectors.simvenue_fixtures import make_config
 from topics.trading import CancelIntent, OrderIntent, OrderResult
 
 D = Decimal
@@ -34,33 +35,10 @@ BARS_FILE = REPO / "data/nautilus/btc-perp-20211231-20220201_1m.csv"
 BTC = Symbol("BTCUSDT")
 SPOT, FUT = Market.SPOT, Market.FUT
 
-SPOT_BTC = {
-    "symbol": BTC,
-    "market": "SPOT",
-    "base": "BTC",
-    "tick_size": "0.01",
-    "lot_size": "0.000001",
-    "min_qty": "0.00001",
-    "min_notional": "5",
-}
-FUT_BTC = {
-    "symbol": BTC,
-    "market": "FUT",
-    "base": "BTC",
-    "tick_size": "0.1",
-    "lot_size": "0.001",
-    "min_qty": "0.001",
-    "min_notional": "5",
-}
-
 
 def sim_config(**overrides: Any) -> SimVenueConfig:
-    fields: dict[str, Any] = {
-        "instruments": [SPOT_BTC, FUT_BTC],
-        "initial_balances": {"SPOT": {"USDT": "100000", "BTC": "1"}, "FUT": {"USDT": "100000"}},
-    }
-    fields.update(overrides)
-    return SimVenueConfig(**fields)
+    balances = {"SPOT": {"USDT": "100000", "BTC": "1"}, "FUT": {"USDT": "100000"}}
+    return make_config(**{"initial_balances": balances, **overrides})
 
 
 def spot_events() -> list[MarketEvent]:
