@@ -116,7 +116,9 @@ def finish_stack(stack: Stack, keep: bool, settings: Settings) -> None:
               default=None, help="config bundle JSON (default: the default bundle)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON line")
 @click.option(
-    "--kafka", is_flag=True, help="run through the Faust workers over Kafka instead (not built yet)"
+    "--kafka",
+    is_flag=True,
+    help="run through Faust workers over Kafka instead (paced replay; Tansu unless settings name a broker)",
 )
 @click.option("--regime", type=click.Choice(["FROZEN", "NORMAL", "EXTREME"]), default=None,
               help="pin the market regime (default: S2's daily job over the days seen so far)")  # fmt: skip

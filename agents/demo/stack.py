@@ -3,7 +3,8 @@ afterwards exactly the ones the demo started (a stack the user had up stays up).
 
 Which parts: the chdb owner when ClickHouse is reached through it (backend ``chdb-http``), the
 embedded redis-server when Redis is the embedded one (``CHIMERA_REDIS_URL`` at
-``CHIMERA_REDIS_PORT`` on this host), Tansu only for ``--kafka``. Settings that point elsewhere
+``CHIMERA_REDIS_PORT`` on this host), Tansu only for ``--kafka`` and only when the bootstrap is
+the embedded one (``CHIMERA_TANSU_PORT`` on this host). Settings that point elsewhere
 (a server, a Cluster) are used as they are.
 """
 
@@ -19,9 +20,15 @@ from chimera.stack.parts import Part
 LOCAL = {"127.0.0.1", "localhost"}
 
 
+def embedded_kafka(settings: Settings) -> bool:
+    """The bootstrap is the embedded Tansu (this host, ``CHIMERA_TANSU_PORT``), not a Kafka of its own."""
+    hosts = [hp.strip().rpartition(":") for hp in settings.kafka_bootstrap.split(",")]
+    return all(h in LOCAL and p == str(settings.tansu_port) for h, _, p in hosts)
+
+
 def needed(settings: Settings, kafka: bool = False) -> list[Part]:
     out = []
-    if kafka:
+    if kafka and embedded_kafka(settings):
         out.append(parts.tansu(settings))
     url = urlparse(settings.redis_url)
     if not settings.redis_cluster_nodes and url.hostname in LOCAL and url.port == settings.redis_port:

@@ -598,6 +598,10 @@ class Desk:
                 for o in ex.orders.values()
                 for f in o.state().fills
             ],
+            "funding": [  # settlements the venue booked (amount > 0 received)
+                {"symbol": p.symbol, "funding_time": p.funding_time, "amount": str(p.amount)}
+                for p in ex.funding_payments()
+            ],
         }
 
 
