@@ -13,6 +13,11 @@ reservation already (``duplicate``), so nothing is reserved or sent twice with o
 
 The agent waits for a bundle to be active (``chimera config activate``): trading on a config nobody
 activated is worse than waiting, and the events keep on the broker meanwhile.
+
+``POST /decide`` (:mod:`agents.strategy.http`) is served by the worker's web server: it decides
+with the agent's :class:`~agents.strategy.service.Strategy` (same active config, Redis inputs,
+entry gate and event clock, so an HTTP open takes budget from the same pool) and answers 503
+until the wiring is open or while no bundle is active.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from pydantic import BaseModel
 from agents.app import app
 from agents.features.core import FeatureEvent
 from agents.shell import Source
+from agents.strategy.http import PATH as DECIDE_PATH
+from agents.strategy.http import DecideService, KafkaPublisher, create_app
 from agents.strategy.records import PublishDecision, SendIntent
 from agents.strategy.service import event_of
 from agents.strategy.signals import signals_row
 from agents.strategy.wiring import Wiring
+from agents.web import ASGIApp, mount
 from topics.codec import encode
 from topics.envelope import DeadLetter
 from topics.trading import FeatureEvent as FeatureMessage
@@ -70,10 +78,13 @@ class Runtime(Service):
     event made that window a second long and the drop near certain. It still happens, rarely."""
 
     wiring: Wiring | None = None
+    decide_api: ASGIApp | None = None  # POST /decide, once the wiring is open
     follower_started: asyncio.Event
 
     async def on_start(self) -> None:
         self.wiring = await Wiring.open(app.settings)
+        publisher = KafkaPublisher(app.settings.kafka_bootstrap, app.settings.topic_prefix)
+        self.decide_api = create_app(DecideService(self.wiring.strategy, publisher))
         self.follower_started = asyncio.Event()
         self.add_future(self.wiring.follow(self.follower_started))
         try:  # the active bundle in place before the first event, in the normal case
@@ -82,6 +93,7 @@ class Runtime(Service):
             log.warning("cfg.events follower not started after %.0f s; S3 waits for it", FOLLOWER_START_S)
 
     async def on_stop(self) -> None:
+        self.decide_api = None
         if self.wiring is not None:
             await self.wiring.close()
             self.wiring = None
@@ -100,6 +112,7 @@ class Runtime(Service):
 
 runtime = Runtime()
 app.add_dependency(runtime)
+mount(app, [DECIDE_PATH], lambda: runtime.decide_api, "S3 is starting: its wiring is not open yet")
 
 
 class _FlushAtCommit(faust.Sensor):
