@@ -2,13 +2,9 @@
 writes in production (S3 ``signals``, S4 ``orders`` / ``fills`` / ``strategy_events``, S6
 ``positions_snapshots``, S1 ``funding_records``).
 
-Reference prices are held at the tables' scale (Decimal(38, 12)) before they are written, as S1's
-funding writer does: freqtrade's XRP files carry float noise (a close of 1.0937000000000001), which
-reaches S4's ``mid_at_send`` / top-3 book and S6's ``mark_price`` unchanged, and the sink would
-refuse those rows (measured: two XRP fills and most XRP snapshots lost). Only prices we measured
-against are rounded; money that moved (fill price, qty, fee, PnL) is never touched, so a writer's
-real mistake still shows as a dead letter. The writers themselves (agents/router, agents/positions)
-should do this; until they do, it is done here.
+The rows are built by the services' own row builders (agents/router/records.py,
+agents/positions/records.py), which hold what they measured against at the tables' scale, as the
+Kafka path writes them; nothing is rounded here.
 
 No Kafka here, so the sink's (topic, partition, offset) bookkeeping is numbered per writer
 (:class:`~agents.router.records.SinkRecords`); batches stay distinct and a re-sent batch keeps its
@@ -19,7 +15,6 @@ run reports it, nothing is dropped silently.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from agents.connectors.service.funding_records import TABLE as FUNDING_TABLE
@@ -32,41 +27,7 @@ from chimera.model import LiveClock
 from sinks.clickhouse.backend import ClickHouseBackend
 from sinks.clickhouse.sink import BatchingSink, DeadLetter
 
-SCALE = Decimal("1e-12")
-# reference prices per table: what a fill or a position was measured against, not money moved
-REFERENCE = {
-    "fills": ("mid_at_send", "top3_bid_px", "top3_ask_px"),
-    "orders": ("avg_price",),
-    "positions_snapshots": ("mark_price", "entry_price"),
-}
 TABLES = ("signals", "orders", "fills", "positions_snapshots", "funding_records", "strategy_events")
-
-
-def at_scale(value: Any) -> Any:
-    if isinstance(value, list):
-        return [at_scale(v) for v in value]
-    if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -12:
-            return value.quantize(SCALE, rounding=ROUND_HALF_EVEN)
-    return value
-
-
-def scaled(table: str, row: Mapping[str, Any]) -> Mapping[str, Any]:
-    cols = REFERENCE.get(table, ())
-    if not any(c in row for c in cols):
-        return row
-    return {k: at_scale(v) if k in cols else v for k, v in row.items()}
-
-
-class ScaledRecords:
-    """S4's record sink with its reference prices held at the column scale."""
-
-    def __init__(self, inner: SinkRecords) -> None:
-        self.inner = inner
-
-    def add(self, table: str, row: Mapping[str, Any]) -> None:
-        self.inner.add(table, scaled(table, row))
 
 
 class Recorder:
@@ -75,7 +36,7 @@ class Recorder:
         self.sink = BatchingSink(
             backend, LiveClock(), batch_rows=batch_rows, flush_ms=flush_ms, token_salt=salt
         )
-        self.router = ScaledRecords(SinkRecords(self.sink, topic="ord.results"))
+        self.router = SinkRecords(self.sink, topic="ord.results")
         self._signals = SinkRecords(self.sink, topic="sig.events")
         self._positions = SinkRecords(self.sink, topic="pos.events")
         self._funding = SinkRecords(self.sink, topic="simvenue.funding")
@@ -85,7 +46,7 @@ class Recorder:
         self._signals.add(SIGNALS_TABLE, row)
 
     def snapshot(self, row: Mapping[str, Any]) -> None:
-        self._positions.add(SNAPSHOT_TABLE, scaled(SNAPSHOT_TABLE, row))
+        self._positions.add(SNAPSHOT_TABLE, row)
 
     def funding(self, payment: FundingPayment) -> None:
         self._funding.add(FUNDING_TABLE, payment_row(payment))

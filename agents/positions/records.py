@@ -1,24 +1,24 @@
 """What S6 records: the ``pos.events`` PositionEvent, the ``positions_snapshots`` row, and the
-JSON mirrored to Redis. Each is a function of the position after the change."""
+JSON mirrored to Redis. Each is a function of the position after the change.
+
+The row's mark, average entry and PnL are held at the table's 12 places
+(:func:`sinks.clickhouse.scale.at_scale`): a mark carries its recording's float noise and the
+unrealised PnL inherits it, which the sink would refuse. The event keeps the exact values."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from agents.positions.config import PositionConfig
 from agents.positions.context import Ctx
 from agents.positions.events import Effect, Mirror, Publish, Snapshot
 from agents.positions.protect import rung_price
-from agents.positions.state import COST_STEP, PRICE_STEP, ZERO, Position
+from agents.positions.state import PRICE_STEP, ZERO, Position
+from sinks.clickhouse.scale import at_scale
 from topics.trading import PositionEvent, PositionKind
 
 SNAPSHOT_TABLE = "positions_snapshots"
-
-
-def _cell(value: Decimal) -> Decimal:
-    """Money to the table's scale (Decimal(38, 12)); exact values have fewer digits already."""
-    return value.quantize(COST_STEP, rounding=ROUND_HALF_EVEN)
 
 
 def margin_of(pos: Position) -> Decimal:
@@ -73,13 +73,13 @@ def snapshot_row(pos: Position, ts: int) -> dict[str, Any]:
         "side": str(pos.side),
         "status": pos.status,
         "qty": pos.qty,
-        "entry_price": pos.entry_px,
-        "mark_price": mark,
+        "entry_price": at_scale(pos.entry_px),
+        "mark_price": at_scale(mark),
         "margin": margin_of(pos),
-        "unrealized_pnl": _cell(pos.unrealized(mark)),
-        "realized_pnl": _cell(pos.net_realized()),
-        "fees_paid": _cell(pos.fees),
-        "funding_paid": _cell(pos.funding),
+        "unrealized_pnl": at_scale(pos.unrealized(mark)),
+        "realized_pnl": at_scale(pos.net_realized()),
+        "fees_paid": at_scale(pos.fees),
+        "funding_paid": at_scale(pos.funding),
         "sl_price": pos.sl_price if pos.sl_price is not None else ZERO,
         "tp_level": pos.tp_level,
         "adds": pos.adds,

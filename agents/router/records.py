@@ -3,6 +3,9 @@ book at send and the slippage), ``strategy_events`` (TP_SL_PLACED, CANCEL, GUARD
 
 Columns follow ``infra/ddl/0001_trading.sql``; a value the record has no NULL for is written as
 the column's empty value (0, "", []), and ``fills.slippage_bps`` as NaN when no mid was known.
+What an order or fill was measured against (the average price, the mid and book at send) is held
+at the columns' 12 places (:mod:`sinks.clickhouse.scale`): a recording's float noise would make the
+sink refuse the row. The prices and quantities that moved are written as the venue gave them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from agents.router.messages import Record
+from sinks.clickhouse.scale import all_at_scale, at_scale
 from sinks.clickhouse.sink import BatchingSink
 from topics.trading import OrderResult
 
@@ -38,7 +42,7 @@ def order_row(r: OrderResult) -> dict[str, Any]:
         "stop_price": r.stop_price or ZERO,
         "qty": r.qty or ZERO,
         "filled_qty": r.filled_qty,
-        "avg_price": r.avg_price or ZERO,
+        "avg_price": at_scale(r.avg_price) if r.avg_price else ZERO,
         "reason": r.reason or "",
         "ts": r.ts,
     }
@@ -59,11 +63,11 @@ def fill_rows(r: OrderResult) -> list[dict[str, Any]]:
             "fee": f.fee,
             "fee_asset": f.fee_asset,
             "is_maker": int(f.is_maker),
-            "mid_at_send": r.mid_at_send or ZERO,
-            "top3_bid_px": list(book.bid_px[:3]) if book else [],
-            "top3_bid_qty": list(book.bid_qty[:3]) if book else [],
-            "top3_ask_px": list(book.ask_px[:3]) if book else [],
-            "top3_ask_qty": list(book.ask_qty[:3]) if book else [],
+            "mid_at_send": at_scale(r.mid_at_send) if r.mid_at_send else ZERO,
+            "top3_bid_px": all_at_scale(book.bid_px[:3]) if book else [],
+            "top3_bid_qty": all_at_scale(book.bid_qty[:3]) if book else [],
+            "top3_ask_px": all_at_scale(book.ask_px[:3]) if book else [],
+            "top3_ask_qty": all_at_scale(book.ask_qty[:3]) if book else [],
             "slippage_bps": math.nan if f.slippage_bps is None else f.slippage_bps,
             "ts": f.ts,
         }

@@ -10,14 +10,15 @@ from collections.abc import Iterator
 import pytest
 from router_kit import D, between, cancel, coid, fut_bar_ticks, intent, make_desk, spot_events, until
 
-from agents.router.records import SinkRecords
-from chimera.model import Side
+from agents.router.records import SinkRecords, fill_rows, order_row
+from chimera.model import Market, OrderStatus, OrderType, Side, TestClock
 from sinks.clickhouse.backend import ClickHouseBackend
 from sinks.clickhouse.chdb_backend import ChdbBackend
 from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.clickhouse.sink import BatchingSink
 from sinks.redis import Keyspace, RedisClient
+from topics.trading import BookTop, Fill, OrderResult
 
 
 @pytest.fixture(params=["chdb", pytest.param("server", marks=pytest.mark.clickhouse)])
@@ -137,3 +138,64 @@ async def test_every_fill_is_stored_with_mid_book_and_slippage(
         f"SELECT kind, intent_id FROM strategy_events FINAL WHERE intent_id = 'i-legs-{run}' ORDER BY kind"
     ).rows
     assert kinds == [("CANCEL", f"i-legs-{run}"), ("TP_SL_PLACED", f"i-legs-{run}")]
+
+
+def test_measured_prices_with_float_noise_are_held_at_the_columns_scale(backend: ClickHouseBackend) -> None:
+    """The mid, book and average an order was measured against carry a recording's float noise
+    (16 places on XRP) and an average of two trades runs to 28 digits: the row builders hold them
+    at 12 places, the rows are written (none refused) and read back as built."""
+    run = uuid.uuid4().hex[:6]
+    noisy = D("1.0937000000000001")
+    fills = [
+        Fill(trade_id=f"t1-{run}", price=D("1.0937"), qty=D("100"), fee=D("0.04374800"),
+             fee_asset="USDT", is_maker=False, ts=1),
+        Fill(trade_id=f"t2-{run}", price=D("1.0938"), qty=D("200"), fee=D("0.08750400"),
+             fee_asset="USDT", is_maker=False, ts=1),
+    ]  # fmt: skip
+    avg = (D("1.0937") * 100 + D("1.0938") * 200) / 300  # 1.093766666666666666666666667
+    r = OrderResult(
+        intent_id=f"i-noisy-{run}",
+        client_order_id=coid(f"i-noisy-{run}", 0),
+        version=2,
+        symbol="XRPUSDT",
+        market=Market.FUT,
+        status=OrderStatus.FILLED,
+        side=Side.BUY,
+        type=OrderType.MARKET,
+        qty=D("300"),
+        filled_qty=D("300"),
+        avg_price=avg,
+        fee=D("0.13125200"),
+        fee_asset="USDT",
+        fills=fills,
+        mid_at_send=noisy,
+        book_at_send=BookTop(
+            bid_px=[noisy, D("1.0936")],
+            bid_qty=[D("5000.0000000000001"), D("7")],
+            ask_px=[D("1.0937999999999999"), D("1.0939")],
+            ask_qty=[D("10"), D("20")],
+        ),
+        ts=1,
+    )
+    sink = BatchingSink(backend, TestClock(0), batch_rows=10_000, flush_ms=10**12)
+    records = SinkRecords(sink)
+    order, rows = order_row(r), fill_rows(r)
+    records.add("orders", order)
+    for row in rows:
+        records.add("fills", row)
+    sink.flush()
+    assert sink.take_dead_letters() == []
+    [got_avg] = backend.query(
+        f"SELECT toString(avg_price) FROM orders FINAL WHERE intent_id = 'i-noisy-{run}'"
+    ).rows[0]
+    assert D(got_avg) == order["avg_price"] == D("1.093766666667")
+    got = backend.query(
+        "SELECT toString(mid_at_send), arrayMap(x -> toString(x), top3_bid_px), "
+        "arrayMap(x -> toString(x), top3_bid_qty), arrayMap(x -> toString(x), top3_ask_px), "
+        f"toString(price) FROM fills FINAL WHERE intent_id = 'i-noisy-{run}' ORDER BY trade_id"
+    ).rows
+    assert [D(g[0]) for g in got] == [row["mid_at_send"] for row in rows] == [D("1.0937")] * 2
+    assert [D(x) for x in got[0][1]] == rows[0]["top3_bid_px"] == [D("1.0937"), D("1.0936")]
+    assert [D(x) for x in got[0][2]] == [D("5000"), D("7")]
+    assert [D(x) for x in got[0][3]] == [D("1.0938"), D("1.0939")]
+    assert [D(g[4]) for g in got] == [D("1.0937"), D("1.0938")]  # the trades' own prices, as given
