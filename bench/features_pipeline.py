@@ -468,6 +468,7 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="per worker, seconds")
     parser.add_argument("--keep-topics", action="store_true")
+    parser.add_argument("--s2-only", action="store_true", help="bare and S2 only (no batched / naive runs)")
     # the naive worker's own process
     parser.add_argument("--throwaway-worker", action="store_true", help=argparse.SUPPRESS)
     for name in ("--mode", "--agent-in", "--agent-out", "--app-id", "--data-dir", "--web-port"):
@@ -524,6 +525,20 @@ def main() -> None:
             )
             ratio = s2.ticks_per_s / bare.ticks_per_s
             print(f"S2 / bare: {ratio:.3f} (goal >= 0.5)")
+            figures.update(
+                bare_ticks_per_s=round(bare.ticks_per_s),
+                bare_messages_per_s=round(bare.messages_per_s),
+                s2_ticks_per_s=round(s2.ticks_per_s),
+                s2_batches_per_s=round(s2.messages_per_s),
+                s2_us_per_batch=round(1e6 / s2.messages_per_s, 1),
+                s2_seconds=round(s2.seconds, 3),
+                s2_ready_to_last_event_s=round(ready_to_last, 3),
+                s2_events_equal_core=same,
+                s2_vs_bare_ratio=round(ratio, 3),
+            )
+            if args.s2_only:
+                print(json.dumps(figures))
+                return
             core = core_in_process(batches)
             print(f"S2's work in process, no Kafka (decode + core + state JSON): {core:>10,.0f} ticks/s")
             batched = run_batched(args, prefix, tmp, batches)
@@ -539,15 +554,6 @@ def main() -> None:
             )
             print(f"S2 / naive: {s2.ticks_per_s / naive.ticks_per_s:.1f}x")
             figures.update(
-                bare_ticks_per_s=round(bare.ticks_per_s),
-                bare_messages_per_s=round(bare.messages_per_s),
-                s2_ticks_per_s=round(s2.ticks_per_s),
-                s2_batches_per_s=round(s2.messages_per_s),
-                s2_us_per_batch=round(1e6 / s2.messages_per_s, 1),
-                s2_seconds=round(s2.seconds, 3),
-                s2_ready_to_last_event_s=round(ready_to_last, 3),
-                s2_events_equal_core=same,
-                s2_vs_bare_ratio=round(ratio, 3),
                 core_in_process_ticks_per_s=round(core),
                 batched_outputs_ticks_per_s=round(batched.ticks_per_s),
                 batched_outputs_batches_per_s=round(batched.messages_per_s),

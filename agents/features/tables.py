@@ -69,6 +69,12 @@ def load(symbol: str) -> FeatureEntry:
     return FeatureEntry(FeatureState(symbol=symbol)) if d is None else FeatureEntry.from_dict(d)
 
 
-def store(entry: FeatureEntry) -> None:
-    # a new value every time: the changelog is written only on assignment
-    feature_table[entry.state.symbol.encode()] = entry.to_dict()
+def store(entry: FeatureEntry, partition: int) -> None:
+    """Write the entry to the local store and its changelog record to ``partition`` (the input's).
+
+    What ``table[key] = value`` does, with the partition given rather than read from Faust's
+    current event: the agent stores a window's entries after the window, outside any one event.
+    """
+    key, value = entry.state.symbol.encode(), entry.to_dict()
+    feature_table.send_changelog(partition, key, value)
+    feature_table.data[key] = value
