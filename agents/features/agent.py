@@ -32,6 +32,7 @@ from faust.types import EventT, StreamT
 from pydantic import BaseModel
 
 from agents.app import app
+from agents.features.active import active_features
 from agents.features.config import FeatureConfig
 from agents.features.core import FeatureEvent, step, step_reference
 from agents.features.encode import encode_events
@@ -51,7 +52,8 @@ CONFIG = FeatureConfig()
 
 
 def current_config() -> FeatureConfig:
-    return CONFIG
+    """The active bundle's parameters (agents/features/active.py), else the built-in default."""
+    return active_features.config or CONFIG
 
 
 def to_ticks(batch: BaseModel) -> TickArrays:
