@@ -40,7 +40,7 @@ from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.redis import Keyspace, make_client
 from tests.agents.connectors.market_fixtures import BTC_MONTH
-from tests.agents.worker_kit import POLL_S, Reader, Worker, worker_env
+from tests.agents.worker_kit import POLL_S, Reader, Worker, committed_offsets, worker_env
 from topics.producer import make_producer
 from topics.trading import CancelIntent, IntentMessage, OrderIntent, OrderResult, PositionEvent
 
@@ -50,6 +50,8 @@ DAYS = float(os.environ.get("CHIMERA_TEST_PIPELINE_DAYS", "0.5"))  # 720 batches
 SERVICES = "features,strategy,router,positions"
 SYMBOL = "BTCUSDT"
 STEP_TIMEOUT_S = 60.0  # one batch's consequences; a restart's recovery counts against it
+MAX_STALLS = 4  # restarts of a stalled worker per barrier before the test gives up
+WORKER_ID = "w"
 STALL_S = 15.0  # idle with work left this long: stalled (see PacedReplay.barrier)
 PAPER_USDT = Decimal(10_000)  # each paper wallet's start (agents.router.agent.PAPER_USDT)
 
@@ -95,8 +97,13 @@ class Stack:
     def topic(self, name: str) -> str:
         return self.prefix + name
 
+    @property
+    def group(self) -> str:
+        """The workers' consumer group (the Faust app id)."""
+        return self.topic(WORKER_ID)
+
     def env(self) -> dict[str, str]:
-        env = worker_env(self.bootstrap, self.prefix, "w", self.data_dir)
+        env = worker_env(self.bootstrap, self.prefix, WORKER_ID, self.data_dir)
         env.update(
             {
                 "CHIMERA_REDIS_URL": self.redis_url,
@@ -202,15 +209,23 @@ class PacedReplay:
         p = get_json(f"{w.web}/router/progress/")
         return p is not None and bool(p["quiet"]) and p["done"].get(f"{topic}:{partition}", -1) >= offset
 
+    def committed_past(self, topic: str, partition: int, offset: int) -> bool:
+        """The workers' group has committed past ``offset``: an earlier (killed) worker finished the
+        record and its consequences were acked, so the one now running never reads it again."""
+        return committed_offsets(self.stack.bootstrap, self.stack.group, topic).get(partition, -1) > offset
+
     def barrier(self, topic: str, partition: int, offset: int, timeout_s: float = STEP_TIMEOUT_S) -> None:
         """Wait until :meth:`finished` (a restarted worker's recovery counts against the timeout).
 
-        With ``on_stall`` set: a worker that is up and idle, has finished nothing new for
-        ``STALL_S`` and still not this record is stalled — Faust 0.15.3 can drop the records it
-        fetches while it seeks to the committed offsets after a rebalance, and then waits for new
-        ones. ``on_stall`` (a restart) is called, the stall counted, and the wait starts again."""
+        A worker that is up and idle, has finished nothing new for ``STALL_S`` and still not this
+        record has either nothing to do — the record was finished and committed by the worker a kill
+        replaced (the group's committed offset is past it) — or is stalled: Faust 0.15.3 can drop the
+        records it fetches while it seeks to the committed offsets after a rebalance, and then waits
+        for new ones. With ``on_stall`` set, a stall calls it (a restart), is counted, and the wait
+        starts again; more than ``MAX_STALLS`` in one barrier fail the test."""
         began = last_change = time.monotonic()
         last_done: Any = None
+        stalls = 0
         while not self.finished(topic, partition, offset):
             now = time.monotonic()
             w = self.worker()
@@ -218,16 +233,20 @@ class PacedReplay:
             done = None if progress is None else progress["done"]
             if done != last_done:
                 last_done, last_change = done, now
-            elif (
-                self.on_stall is not None
-                and progress is not None
-                and progress["quiet"]
-                and now - last_change > STALL_S
-            ):
-                self.stalls.append(f"{topic}:{partition}@{offset} (done {done})")
-                self.on_stall()
-                began = last_change = time.monotonic()
-                continue
+            elif progress is not None and progress["quiet"] and now - last_change > STALL_S:
+                if self.committed_past(topic, partition, offset):
+                    break
+                if self.on_stall is not None:
+                    stalls += 1
+                    if stalls > MAX_STALLS:
+                        raise AssertionError(
+                            f"the worker stalled {stalls} times on {topic}:{partition}@{offset}: "
+                            f"{progress}\n{w.log_tail()}"
+                        )
+                    self.stalls.append(f"{topic}:{partition}@{offset} (done {done})")
+                    self.on_stall()
+                    began = last_change = time.monotonic()
+                    continue
             if now - began > timeout_s:
                 raise AssertionError(
                     f"the worker did not finish {topic}:{partition}@{offset} in {timeout_s} s: {progress}\n"
