@@ -12,8 +12,9 @@ so its absence is an error naming this module rather than a silent fallback.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 
@@ -46,14 +47,36 @@ class BatchSender:
         producer = kafka_producer(self.app)
         futures: list[Awaitable[Any]] = []
         for partition, records in self.pending.items():
-            batch = producer.create_batch()
+            batch, n = producer.create_batch(), 0
             for key, value in records:
                 if batch.append(timestamp=None, key=key, value=value) is None:  # full: send it
-                    futures.append(await producer.send_batch(batch, self.topic, partition=partition))
-                    batch = producer.create_batch()
+                    futures.append(await self._send(producer, batch, partition, n))
+                    batch, n = producer.create_batch(), 0
                     if batch.append(timestamp=None, key=key, value=value) is None:
                         raise ValueError(f"{self.topic}: a {len(value)}-byte record exceeds a whole batch")
-            futures.append(await producer.send_batch(batch, self.topic, partition=partition))
+                n += 1
+            futures.append(await self._send(producer, batch, partition, n))
         self.pending.clear()
         self.records = 0
         return futures
+
+    async def _send(self, producer: AIOKafkaProducer, batch: Any, partition: int, n: int) -> Awaitable[Any]:
+        """One batch, told to the app's sensors as one send whose offset is its last record's:
+        Faust's ``Topic.send`` tells them of every message, and the replay barrier
+        (``agents.router.agent.Progress``: what was produced, what is consumed) counts on it; a
+        batch it never heard of let a paced replay publish the next market batch before S3 had
+        decided on these events (found by the Kafka-path vs in-process demo test)."""
+        sensors = self.app.sensors
+        state = sensors.on_send_initiated(producer, self.topic, None, 0, 0)  # type: ignore[arg-type]
+        fut = await producer.send_batch(batch, self.topic, partition=partition)
+
+        def told(f: asyncio.Future[Any]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled() or exc is not None:
+                sensors.on_send_error(producer, exc or asyncio.CancelledError(), state)
+            else:
+                meta = f.result()
+                sensors.on_send_completed(producer, state, meta._replace(offset=meta.offset + n - 1))
+
+        fut.add_done_callback(told)
+        return cast(Awaitable[Any], fut)
