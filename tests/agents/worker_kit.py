@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from topics.producer import make_producer
 
 REPO = Path(__file__).resolve().parents[2]
 CHIMERA = str(Path(sys.executable).with_name("chimera"))
@@ -139,8 +141,11 @@ def worker_env(
 
 
 def publish(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
-    """Send ``(key, value)`` records and wait for every ack; return how many were sent."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    """Send ``(key, value)`` records and wait for every ack; return how many were sent.
+
+    Keys are partitioned with murmur2 (``topics.producer``), as Faust's own sends and ``chimera
+    replay`` partition them: a symbol lands on the partition the agents use for it."""
+    producer = make_producer(bootstrap, **{"linger.ms": 5, "acks": "all"})
     errors: list[str] = []
 
     def delivered(err: object, _msg: object) -> None:
