@@ -12,13 +12,17 @@ with the reason, is counted (``Source.dead_letters`` in the worker, and a ``dead
     async def agent(stream):
         async for d in source.deliveries(stream):
             ...  # d.value, d.key, d.partition
+
+and queues the rows an event made for ClickHouse (:class:`RowQueue`): while ClickHouse refuses, the
+stream is held, not the rows dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +31,7 @@ from pydantic import BaseModel
 
 import topics  # noqa: F401  (registers every topic)
 from agents.app import ChimeraApp
+from sinks.clickhouse.sink import BatchingSink, SinkBackpressure
 from topics.codec import encode, key_for
 from topics.dlq import dlq_topic, route
 from topics.envelope import DeadLetter
@@ -126,6 +131,50 @@ class Source(Generic[T]):
             log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
             return None, letters
         return Delivery(self._logical[msg.topic], key, value, msg.partition, msg.offset), letters
+
+
+class RowQueue:
+    """An agent's rows into its :class:`BatchingSink`, written before the offsets that made them
+    are committed (the agent calls :meth:`flush` when Faust starts a commit and on a timer).
+
+    :meth:`add` holds the stream while the sink is full and ClickHouse refuses (back-pressure: the
+    event is not done until its rows are queued), so nothing is dropped; a row its table refuses is
+    a bug in the agent's row builder and is logged as an error with the row.
+    """
+
+    def __init__(self, sink: BatchingSink, what: str, on_empty: Callable[[], None] | None = None) -> None:
+        self.sink = sink
+        self.what = what  # the rows' name in the log: "router rows", "positions_snapshots rows"
+        self._on_empty = on_empty  # called when a flush leaves nothing queued
+        self.flush_failures = 0
+
+    async def add(
+        self, rows: Iterable[tuple[str, Mapping[str, Any]]], topic: str, partition: int, offset: int
+    ) -> None:
+        """Queue ``(table, row)`` pairs under the input's (topic, partition, offset)."""
+        for table, row in rows:
+            while True:
+                try:
+                    self.sink.add(row, table=table, topic=topic, partition=partition, offset=offset)
+                    break
+                except SinkBackpressure as exc:
+                    log.warning("%s not written, holding the stream: %s", self.what, exc)
+                    await asyncio.sleep(exc.retry_after_ms / 1000)
+                    self.flush(force=True)
+        for bad in self.sink.take_dead_letters():
+            log.error("%s: a row refused by %s: %s (%s)", self.what, bad.table, bad.error, dict(bad.row))
+
+    def flush(self, force: bool) -> bool:
+        """Write the queued rows (all of them, or only the batches due); True when none is left."""
+        try:
+            self.sink.flush() if force else self.sink.flush_due()
+        except SinkBackpressure as exc:
+            self.flush_failures += 1
+            log.warning("%s not written yet, kept for retry: %s", self.what, exc)
+        empty = self.sink.pending_rows() == 0
+        if empty and self._on_empty is not None:
+            self._on_empty()
+        return empty
 
 
 def _check_key(topic: str, raw_key: bytes | None, model: BaseModel) -> str:

@@ -41,13 +41,13 @@ from agents.positions.inputs import atr_of, plan_of, tick_of
 from agents.positions.records import SNAPSHOT_TABLE
 from agents.positions.service import PositionService
 from agents.positions.tables import load, store
-from agents.shell import Delivery, Source
+from agents.shell import Delivery, RowQueue, Source
 from agents.strategy.config import StrategyConfig
 from agents.strategy.service import EventClock
 from chimera.model import LiveClock, Market, Symbol
 from chimera.settings import Settings
 from sinks.clickhouse.factory import open_backend
-from sinks.clickhouse.sink import BatchingSink, SinkBackpressure
+from sinks.clickhouse.sink import BatchingSink
 from sinks.redis import EntryGate, Keyspace, LockBusy, RedisClient, make_client
 from topics.codec import encode
 from topics.market import FundingEvent, MarketBatch
@@ -149,6 +149,8 @@ class Wiring:
         self.sink = sink
         self._service: PositionService | None = None
         self.unwritten: dict[str, list[dict[str, Any]]] = {}  # symbol -> rows queued, not yet written
+        # all in ClickHouse: the next stored entries carry none
+        self.rows = RowQueue(sink, "positions_snapshots rows", on_empty=self.unwritten.clear)
         self.restored: set[str] = set()  # symbols whose stored rows were queued again by this process
 
     @classmethod
@@ -208,27 +210,12 @@ class Wiring:
         self, symbol: str, rows: list[dict[str, Any]], topic: str, partition: int, offset: int
     ) -> None:
         """Queue rows; while ClickHouse refuses, hold the stream (back-pressure) and retry."""
-        for row in rows:
-            while True:
-                try:
-                    self.sink.add(row, table=SNAPSHOT_TABLE, topic=topic, partition=partition, offset=offset)
-                    break
-                except SinkBackpressure as exc:
-                    log.warning("positions_snapshots rows not written, holding the stream: %s", exc)
-                    await asyncio.sleep(exc.retry_after_ms / 1000)
-                    self.flush(force=True)
-        for bad in self.sink.take_dead_letters():  # our own row not fitting its table is a bug
-            log.error("positions_snapshots row refused: %s (%s)", bad.error, dict(bad.row))
+        await self.rows.add(((SNAPSHOT_TABLE, row) for row in rows), topic, partition, offset)
         if rows:
             self.unwritten.setdefault(symbol, []).extend(rows)
 
     def flush(self, force: bool) -> None:
-        try:
-            self.sink.flush() if force else self.sink.flush_due()
-        except SinkBackpressure as exc:
-            log.warning("positions_snapshots rows not written yet, kept for retry: %s", exc)
-        if self.sink.pending_rows() == 0:
-            self.unwritten.clear()  # all in ClickHouse: the next stored entries carry none
+        self.rows.flush(force)
 
     async def close(self) -> None:
         self.flush(force=True)

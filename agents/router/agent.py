@@ -66,12 +66,12 @@ from agents.router.execution import cid, slice_names
 from agents.router.service import RouterService
 from agents.router.styles.maker_taker import MAKING, REPRICING
 from agents.router.tables import Cursor, DeskImage, Row, VenueCall, base_of, load, store_cursor, store_image
-from agents.shell import Delivery, Source
+from agents.shell import Delivery, RowQueue, Source
 from agents.strategy.config import StrategyConfig
 from chimera.model import ClientOrderId, LiveClock, Market, Symbol
 from chimera.settings import Settings
 from sinks.clickhouse.factory import open_backend
-from sinks.clickhouse.sink import BatchingSink, SinkBackpressure
+from sinks.clickhouse.sink import BatchingSink
 from sinks.redis import Keyspace, RedisClient, make_client
 from topics.codec import encode
 from topics.market import FundingEvent, MarketBatch
@@ -239,7 +239,7 @@ class Wiring:
         self.sink = sink
         self.store = store
         self.venue_config: SimVenueConfig | None = None
-        self.flush_failures = 0
+        self.rows = RowQueue(sink, "router rows")
 
     async def venue(self, wait: bool) -> SimVenueConfig | None:
         """The paper venue for the active bundle's instruments (read once); None while no bundle is
@@ -277,26 +277,11 @@ class Wiring:
 
     async def add_rows(self, rows: Iterable[Row], topic: str, partition: int, offset: int) -> None:
         """Queue rows; while ClickHouse refuses, hold the stream (back-pressure) and retry."""
-        for table, row in rows:
-            while True:
-                try:
-                    self.sink.add(row, table=table, topic=topic, partition=partition, offset=offset)
-                    break
-                except SinkBackpressure as exc:
-                    log.warning("router rows not written, holding the stream: %s", exc)
-                    await asyncio.sleep(exc.retry_after_ms / 1000)
-                    self.flush(force=True)
-        for bad in self.sink.take_dead_letters():  # our own row not fitting its table is a bug
-            log.error("router row refused by %s: %s (%s)", bad.table, bad.error, dict(bad.row))
+        await self.rows.add(rows, topic, partition, offset)
 
     def flush(self, force: bool) -> bool:
         """Write queued rows; True when nothing is left queued."""
-        try:
-            self.sink.flush() if force else self.sink.flush_due()
-        except SinkBackpressure as exc:
-            self.flush_failures += 1
-            log.warning("router rows not written yet, kept for retry: %s", exc)
-        return self.sink.pending_rows() == 0
+        return self.rows.flush(force)
 
     async def close(self) -> None:
         self.flush(force=True)
