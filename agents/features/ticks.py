@@ -9,6 +9,7 @@ import numpy as np
 from topics.market import MarketBatch
 
 BAR_PRICE_KINDS = ("t", "k")  # trades and bar ticks build bars; quotes, book and mark rows do not
+_BAR_KINDS = frozenset(BAR_PRICE_KINDS)
 COLUMNS = ("ts", "price", "qty", "bid", "ask", "spread_bp", "depth")
 
 
@@ -71,8 +72,10 @@ def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
     ``depth_bid``/``depth_ask``, then the best-level ``bid_qty``/``ask_qty``. The spread is the
     batch's ``spread_bp`` or, failing that, computed from bid and ask.
     """
-    kind = batch.column("kind")
-    price = np.where(np.isin(kind, BAR_PRICE_KINDS), batch.column("price"), np.nan)
+    price = batch.column("price")
+    kinds = set(batch.kind)
+    if not kinds <= _BAR_KINDS:  # some rows carry no bar price (np.isin on the strings costs more)
+        price[[k not in _BAR_KINDS for k in batch.kind]] = np.nan
     bid = batch.column("bid") if batch.bid is not None else None
     ask = batch.column("ask") if batch.ask is not None else None
     spread: np.ndarray | None = None

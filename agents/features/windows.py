@@ -17,14 +17,22 @@ def rolling_std(history: np.ndarray, n_new: int, window: int) -> np.ndarray:
     """
     if n_new == 0:
         return np.empty(0)
-    pad = max(0, window - 1 + n_new - len(history))
-    h = np.concatenate((np.full(pad, np.nan), history[len(history) - (window - 1 + n_new - pad) :]))
-    w = sliding_window_view(h, window)
-    # add.accumulate runs strictly left to right along each row; add.reduce would sum pairwise
-    mean = np.add.accumulate(w, axis=1)[:, -1] / window
-    dev = w - mean[:, None]
-    ss = np.add.accumulate(dev * dev, axis=1)[:, -1]
-    return np.sqrt(ss / (window - 1))
+    need = window - 1 + n_new
+    pad = max(0, need - len(history))
+    h = history[len(history) - (need - pad) :]
+    if pad:
+        h = np.concatenate((np.full(pad, np.nan), h))
+    if n_new == 1:  # one window: a 1-D sum, which add.reduce would do pairwise
+        mean1 = np.add.accumulate(h)[-1] / window
+        d = h - mean1
+        return np.sqrt(np.add.accumulate(d * d)[-1:] / (window - 1))
+    # windows as COLUMNS of a C-ordered (window, n_new) array: add.reduce over axis 0 adds one row at
+    # a time to all columns, i.e. each window strictly left to right (as add.accumulate along a row
+    # would, at a third of its cost: the reduction axis is never the inner loop NumPy sums pairwise)
+    w = h[np.arange(window)[:, None] + np.arange(n_new)[None, :]]
+    mean = np.add.reduce(w, axis=0) / window
+    dev = w - mean
+    return np.sqrt(np.add.reduce(dev * dev, axis=0) / (window - 1))
 
 
 def rho_series(
