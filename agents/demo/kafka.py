@@ -124,6 +124,7 @@ class KafkaRun:
         self.counts = FeedCounts()
         self.waited_s = 0.0
         self.flattened = 0
+        self.started_s = 0.0  # the worker's start, until ready (not in the run's wall time)
         self.notes: list[str] = []
 
     def topic(self, logical: str) -> str:
@@ -188,6 +189,14 @@ class KafkaRun:
 
 
 async def run(records: list[Record], bundle: Bundle, ctx: RunContext) -> RunOutcome:
+    outcome, _ = await run_with_stats(records, bundle, ctx)
+    return outcome
+
+
+async def run_with_stats(
+    records: list[Record], bundle: Bundle, ctx: RunContext
+) -> tuple[RunOutcome, KafkaRun]:
+    """:func:`run`, and the run itself for its figures (batches, seconds at the barrier; bench)."""
     if ctx.initial_usdt != PAPER_USDT:
         raise ValueError(
             f"--kafka: the router agent's paper wallets start at {PAPER_USDT} USDT "
@@ -244,7 +253,7 @@ async def run(records: list[Record], bundle: Bundle, ctx: RunContext) -> RunOutc
         finally:
             backend.close()
             await redis.aclose()
-    return RunOutcome(
+    outcome = RunOutcome(
         run_id=ctx.run_id,
         database=ctx.database,
         key_prefix=r.prefix,
@@ -254,3 +263,5 @@ async def run(records: list[Record], bundle: Bundle, ctx: RunContext) -> RunOutc
         totals=totals,
         notes=r.notes,
     )
+    r.started_s = started_s
+    return outcome, r
