@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from agents.config.bundle import Bundle
 from agents.features.config import FeatureConfig
+from agents.positions.config import PositionConfig
 from agents.strategy.config import StrategyConfig
 
 
@@ -28,10 +29,11 @@ class ActiveBundle:
     rev: str
     strategy: StrategyConfig
     features: FeatureConfig  # config_rev == rev
+    positions: PositionConfig | None = None  # S6's policy, when the bundle has one
 
     @classmethod
     def of(cls, bundle: Bundle) -> ActiveBundle:
-        return cls(bundle.bundle_id, bundle.rev, bundle.strategy, bundle.feature_config())
+        return cls(bundle.bundle_id, bundle.rev, bundle.strategy, bundle.feature_config(), bundle.positions)
 
 
 class ActiveConfig:

@@ -1,4 +1,5 @@
-"""A config bundle: S3's :class:`StrategyConfig` and S2's :class:`FeatureConfig`, as one JSON document.
+"""A config bundle: S3's :class:`StrategyConfig`, S2's :class:`FeatureConfig` and, optionally, S6's
+:class:`PositionConfig` (without one S6 derives its policy from the strategy), as one JSON document.
 
 ``rev`` is a hash of the bundle's canonical JSON (sorted keys, no spaces, Decimals normalised), so
 equal content has one rev however it was spelled, and ``bundle_id`` only names it (the same content
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from agents.features.config import FeatureConfig
+from agents.positions.config import PositionConfig
 from agents.strategy.config import StrategyConfig
 from chimera.model import stable_hash
 
@@ -41,6 +43,7 @@ class Bundle(BaseModel):
     description: str = Field("", max_length=2_000, description="free text; not part of rev")
     strategy: StrategyConfig
     features: FeatureConfig = FeatureConfig()
+    positions: PositionConfig | None = None
 
     @model_validator(mode="after")
     def _no_feature_rev(self) -> Bundle:
@@ -48,14 +51,28 @@ class Bundle(BaseModel):
             raise ValueError("features.config_rev is the bundle's rev, set on activation: leave it out")
         return self
 
+    @model_validator(mode="after")
+    def _positions_agree_with_the_strategy(self) -> Bundle:
+        # the entry gate reserved qty·price/leverage for a lease: S6 gives back and renews exactly that
+        p, s = self.positions, self.strategy
+        if p is not None and p.leverage != s.leverage:
+            raise ValueError(f"positions.leverage {p.leverage} must equal strategy.leverage {s.leverage}")
+        if p is not None and p.gate_lease_ttl_ms != s.gate_lease_ttl_ms:
+            raise ValueError(
+                f"positions.gate_lease_ttl_ms {p.gate_lease_ttl_ms} must equal strategy.gate_lease_ttl_ms "
+                f"{s.gate_lease_ttl_ms}"
+            )
+        return self
+
     @cached_property
     def canonical_json(self) -> str:
-        """What ``rev`` hashes: the strategy's canonical JSON and the feature parameters."""
+        """What ``rev`` hashes: the strategy's canonical JSON, the feature parameters and S6's policy
+        when the bundle has one (left out when not, so bundles without one keep their rev)."""
         feats = self.features.model_dump(mode="json", exclude={"config_rev"})
-        strategy = json.loads(self.strategy.canonical_json)
-        return json.dumps(
-            {"features": feats, "strategy": strategy}, sort_keys=True, separators=(",", ":"), allow_nan=False
-        )
+        doc: dict[str, Any] = {"features": feats, "strategy": json.loads(self.strategy.canonical_json)}
+        if self.positions is not None:
+            doc["positions"] = self.positions.model_dump(mode="json")
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @cached_property
     def rev(self) -> str:

@@ -21,6 +21,7 @@ from topics.codec import decode, encode, key_for
 from topics.ops import ConfigEvent
 
 log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 5.0
 TOPIC = "cfg.events"
 SCOPES = frozenset({"global", "strategy"})  # what S3 applies; other scopes configure other services
 
@@ -123,6 +124,19 @@ class ConfigFollower:
                     await self._apply(msg.value)
         finally:
             await consumer.stop()
+
+    async def run_forever(self, started: asyncio.Event | None = None) -> None:
+        """:meth:`run`, restarted after a failure (e.g. the topic not there yet) until cancelled."""
+        backoff = 0.2
+        while True:
+            try:
+                await self.run(started)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s follower stopped (%s); again in %.1f s", self.topic, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
 
     async def _apply(self, raw: bytes | None) -> None:
         try:

@@ -24,7 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.config.bundle import Bundle
 from agents.connectors.simvenue import SimVenueConfig
 from agents.features.config import RegimeConfig
-from agents.positions.config import PositionConfig, Stagnation, TpRung, TrailStep
+from agents.positions.config import PositionConfig
+from agents.positions.policy import policy_for
 from agents.strategy.context import HealthLevel
 from chimera.model import Market
 
@@ -69,24 +70,15 @@ class EngineConfig(BaseModel):
 
 
 def positions_for(bundle: Bundle) -> PositionConfig:
-    """S6's policy for a bundle, until bundles carry one: the strategy's leverage and lease (they
-    must agree: the gate reserved qty·price/leverage), the first stop at the bundle's ``sl_atr``,
-    the final take-profit at its ``tp_atr``, the stop moved to break-even 1.5 ATR in profit, and a
-    position that has not moved 2% ROE in 12 h closed (S6's defaults). A closed position is kept
-    10 minutes, not S6's 24 h: that margin is for results arriving late over Kafka, and here each
-    result arrives at once, while every tick walks every position kept (~50 a day on 1-min bars)."""
-    s = bundle.strategy
-    return PositionConfig(
-        leverage=s.leverage,
-        unit="atr",
-        initial_sl_atr=Decimal(repr(s.stops.sl_atr)),
-        trail=(TrailStep(trigger=Decimal("1.5"), lock=Decimal(0)),),
-        tp=(TpRung(trigger=Decimal(repr(s.stops.tp_atr)), fraction=Decimal(1)),),
-        stagnation=Stagnation(),
-        closed_retention_ms=600_000,
-        gate_lease_ttl_ms=s.gate_lease_ttl_ms,
-        gate_renew_every_ms=min(3_600_000, s.gate_lease_ttl_ms // 2),
-    )
+    """S6's policy for a bundle: its ``positions`` section, as the S6 agent runs it, else the
+    agent's derived policy (:func:`agents.positions.policy.policy_for`: the strategy's leverage and
+    lease, first stop at ``sl_atr``, final take-profit at ``tp_atr``, break-even at 1.5 ATR, a
+    stagnant position closed after 12 h) with one difference: a closed position is kept 10 minutes,
+    not S6's 24 h. That margin is for results arriving late over Kafka; here each result arrives at
+    once, while every tick walks every position kept (~50 a day on 1-min bars)."""
+    if bundle.positions is not None:
+        return bundle.positions
+    return policy_for(bundle.strategy).model_copy(update={"closed_retention_ms": 600_000})
 
 
 def _base(symbol: str) -> tuple[str, str]:

@@ -10,9 +10,11 @@ DESIGN §1.4) and awaited, then the book stored (``table[k] = new_state``, see
 :mod:`agents.positions.tables` for why in that order) and the rows queued.
 
 Only the bundle's FUT instruments are managed (spot orders are protected by S4's OCO / guard);
-events of other symbols and spot results pass by. The policy (:func:`policy_for`) is derived from
-the active bundle as the in-process engine derives it (the two must agree for backtest/live
-parity); the bundle is read once when the worker starts.
+events of other symbols and spot results pass by. The policy is the active bundle's ``positions``
+section, or derived from its strategy as the in-process engine derives it (the two must agree for
+backtest/live parity). It is hot-reloaded: a ``cfg.events`` follower swaps the active bundle
+whole (read-copy-update, :mod:`agents.config.active`), and each event reads it once and runs
+on the :class:`~agents.positions.policy.Policy` of that rev from start to end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import faust
@@ -32,19 +33,19 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from agents.app import app
+from agents.config.active import ActiveConfig
+from agents.config.kafka import TOPIC as CFG_TOPIC
+from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
-from agents.connectors.port import Instrument
-from agents.connectors.simvenue.config import DEFAULT_FEES
-from agents.positions.config import PositionConfig, Stagnation, TpRung, TrailStep
 from agents.positions.events import Event
 from agents.positions.inputs import atr_of, plan_of, tick_of
+from agents.positions.policy import Policy
 from agents.positions.records import SNAPSHOT_TABLE
 from agents.positions.service import PositionService
 from agents.positions.tables import load, store
 from agents.shell import Delivery, RowQueue, Source
-from agents.strategy.config import StrategyConfig
 from agents.strategy.service import EventClock
-from chimera.model import LiveClock, Market, Symbol
+from chimera.model import LiveClock, Market
 from chimera.settings import Settings
 from sinks.clickhouse.factory import open_backend
 from sinks.clickhouse.sink import BatchingSink
@@ -55,7 +56,7 @@ from topics.trading import Decision, FeatureEvent, OrderResult
 
 log = logging.getLogger(__name__)
 
-BUNDLE_POLL_S = 0.5
+FOLLOWER_START_S = 30.0
 LOCK_RETRY_S = 0.05
 LOCK_RETRIES = 200  # 10 s: a lock is held for one position's Redis writes, milliseconds
 RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
@@ -89,49 +90,6 @@ ord_intents = app.output_topic("ord.intents")
 pos_events = app.output_topic("pos.events")
 
 
-# ---- the policy ----------------------------------------------------------------------------------
-def policy_for(strategy: StrategyConfig) -> PositionConfig:
-    """S6's policy for a bundle, as the in-process engine derives it until bundles carry one: the
-    strategy's leverage and lease (the gate reserved qty·price/leverage), the first stop at the
-    bundle's ``sl_atr``, the final take-profit at its ``tp_atr``, the stop to break-even 1.5 ATR in
-    profit, a position that has not moved 2% ROE in 12 h closed. Unlike the engine, a closed
-    position is kept S6's default 24 h: over Kafka its results can come again after a restart, as
-    late as the group's last commit, and a position forgotten by then would be opened again by its
-    entry's fill (a test compares the two policies)."""
-    return PositionConfig(
-        leverage=strategy.leverage,
-        unit="atr",
-        initial_sl_atr=Decimal(repr(strategy.stops.sl_atr)),
-        trail=(TrailStep(trigger=Decimal("1.5"), lock=Decimal(0)),),
-        tp=(TpRung(trigger=Decimal(repr(strategy.stops.tp_atr)), fraction=Decimal(1)),),
-        stagnation=Stagnation(),
-        gate_lease_ttl_ms=strategy.gate_lease_ttl_ms,
-        gate_renew_every_ms=min(3_600_000, strategy.gate_lease_ttl_ms // 2),
-    )
-
-
-def fut_instruments(strategy: StrategyConfig) -> dict[str, Instrument]:
-    """The bundle's FUT instruments, with the fees the paper venue charges (S6 rounds to their grid)."""
-    maker, taker = DEFAULT_FEES[Market.FUT]
-    out = {}
-    for symbol, spec in strategy.instruments.items():
-        if spec.market is not Market.FUT:
-            continue
-        out[symbol] = Instrument(
-            symbol=Symbol(symbol),
-            market=Market.FUT,
-            base=symbol.removesuffix("USDT"),
-            quote="USDT",
-            tick_size=spec.tick_size,
-            lot_size=spec.lot_size,
-            min_qty=spec.min_qty,
-            min_notional=spec.min_notional,
-            maker_fee=maker,
-            taker_fee=taker,
-        )
-    return out
-
-
 # ---- what the worker opens once ------------------------------------------------------------------
 class Wiring:
     def __init__(
@@ -147,7 +105,17 @@ class Wiring:
         self.store = store
         self.clock = clock
         self.sink = sink
+        self.holder = ActiveConfig()  # the active bundle, swapped whole by the follower
+        self.follower = ConfigFollower(
+            settings.kafka_bootstrap,
+            settings.topic(CFG_TOPIC),
+            self.holder,
+            store.fetch,
+            store.active,
+            fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
+        )
         self._service: PositionService | None = None
+        self._policy: Policy | None = None
         self.unwritten: dict[str, list[dict[str, Any]]] = {}  # symbol -> rows queued, not yet written
         # all in ClickHouse: the next stored entries carry none
         self.rows = RowQueue(sink, "positions_snapshots rows", on_empty=self.unwritten.clear)
@@ -166,45 +134,47 @@ class Wiring:
             flush_ms=settings.sink_flush_ms,
             token_salt=f"s6-{uuid.uuid4().hex[:8]}:",
         )
-        wiring = cls(settings, redis, store, EventClock(), sink)  # leases age in event time, as S3's
-        await wiring.ready(wait=False)
-        return wiring
+        return cls(settings, redis, store, EventClock(), sink)  # leases age in event time, as S3's
 
-    async def ready(self, wait: bool) -> PositionService | None:
-        """The service for the active bundle's policy and instruments (built once); None while no
-        bundle is active and not ``wait``."""
-        while self._service is None:
-            active = await self.store.active_bundle()
-            if active is None:
-                if not wait:
-                    return None
+    async def ready(self) -> PositionService:
+        """The service, once a bundle is active (trading on a config nobody activated is worse
+        than waiting; the events keep on the broker)."""
+        if self._service is None:
+            if self.holder.peek() is None:
                 log.warning("S6 waits for an active config bundle (`chimera config activate BUNDLE_ID`)")
-                await asyncio.sleep(BUNDLE_POLL_S)
-                continue
+            first = Policy.of(await self.holder.wait())
             gate = EntryGate.from_settings(self.redis, self.settings, self.clock)
             service = PositionService(
-                policy_for(active.strategy),
-                fut_instruments(active.strategy),
+                first.cfg,
+                {s: c.instrument for s, c in first.ctxs.items()},
                 self.redis,
                 Keyspace.from_settings(self.settings),
                 gate,
                 token=f"{self.settings.worker_id}-s6-{uuid.uuid4().hex[:8]}",
             )
             await service.load()
-            self._service = service
+            service.use(first)
+            self._service, self._policy = service, first
         return self._service
+
+    @property
+    def started(self) -> bool:
+        return self._service is not None
 
     @property
     def service(self) -> PositionService:
         assert self._service is not None, "Wiring.ready() first"
         return self._service
 
-    def manages(self, symbol: str) -> bool:
-        try:
-            self.service.ctx(symbol)
-        except ValueError:
-            return False
-        return True
+    def policy(self) -> Policy:
+        """The active bundle's policy, read once per event: built once per rev, beside the one in
+        use, then swapped in whole (an event never sees half of a reload)."""
+        snap = self.holder.current()
+        if self._policy is None or self._policy.rev != snap.rev:
+            self._policy = Policy.of(snap, self._policy)
+            self.service.use(self._policy)
+            log.info("S6 runs bundle %s rev %s (%s)", snap.bundle_id, snap.rev, self._policy.cfg.rev)
+        return self._policy
 
     async def queue_rows(
         self, symbol: str, rows: list[dict[str, Any]], topic: str, partition: int, offset: int
@@ -251,6 +221,12 @@ class Runtime(Service):
 
     async def on_start(self) -> None:
         shared.wiring = await Wiring.open(app.settings)
+        started = asyncio.Event()
+        self.add_future(shared.wiring.follower.run_forever(started))
+        try:  # the active bundle in place before the first event, in the normal case
+            await asyncio.wait_for(started.wait(), FOLLOWER_START_S)
+        except TimeoutError:
+            log.warning("cfg.events follower not started after %.0f s; S6 waits for it", FOLLOWER_START_S)
         shared.ready.set()
 
     async def on_stop(self) -> None:
@@ -268,6 +244,19 @@ async def s6_flush_rows() -> None:
         shared.wiring.flush(force=False)
 
 
+@app.page("/s6/policy/")
+async def policy_view(web: View, request: Request) -> Response:
+    """The policy this worker's next event runs by: the bundle rev and S6's config (404 before a
+    bundle is active)."""
+    wiring = shared.wiring
+    if wiring is None or wiring.holder.peek() is None or not wiring.started:
+        raise web.NotFound("no active config bundle on this worker yet")
+    policy = wiring.policy()
+    cfg = policy.cfg
+    body = {"rev": policy.rev, "config_rev": cfg.rev, "config": cfg.model_dump(mode="json")}
+    return web.json({**body, "symbols": sorted(policy.ctxs)})
+
+
 @app.page("/positions/{symbol}/")
 async def book_view(web: View, request: Request, symbol: str) -> Response:
     """This worker's book for a symbol (404 when it holds none: another worker may own it)."""
@@ -278,7 +267,7 @@ async def book_view(web: View, request: Request, symbol: str) -> Response:
 
 
 # ---- the agent -----------------------------------------------------------------------------------
-async def handle(wiring: Wiring, d: Delivery[Event | None], event: Event) -> None:
+async def handle(wiring: Wiring, d: Delivery[Event | None], event: Event, policy: Policy) -> None:
     symbol = d.key
     entry = load(symbol)
     if symbol not in wiring.restored:
@@ -288,7 +277,7 @@ async def handle(wiring: Wiring, d: Delivery[Event | None], event: Event) -> Non
     wiring.clock.observe(event.ts)
     for attempt in range(LOCK_RETRIES):
         try:
-            book, out = await wiring.service.handle(entry.book, event)
+            book, out = await wiring.service.handle(entry.book, event, policy)
             break
         except LockBusy:
             if attempt + 1 == LOCK_RETRIES:
@@ -317,15 +306,18 @@ async def positions(stream: StreamT) -> None:
     await shared.ready.wait()
     wiring = shared.wiring
     assert wiring is not None
-    await wiring.ready(wait=True)
+    await wiring.ready()
     async for d in source.deliveries(stream):
         event = d.value
-        if event is None or not wiring.manages(d.key):
+        if event is None:
+            continue
+        policy = wiring.policy()  # the active bundle, read once for this event
+        if not policy.manages(d.key):
             continue
         backoff = RETRY_FIRST_S
         while True:  # Faust acks the record an agent raised on: a Redis or Kafka failure is retried
             try:
-                await handle(wiring, d, event)
+                await handle(wiring, d, event, policy)
                 break
             except TRANSIENT as exc:
                 log.warning("S6 %s@%d failed (%r); again in %.1f s", d.topic, d.offset, exc, backoff)

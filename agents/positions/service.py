@@ -17,6 +17,10 @@ Faust agent produces and sinks those and writes the table; this shell does the R
 
 Auto-treasury (B8): :meth:`treasury` decides, claims the transfer_id (SET NX) under
 ``lock:{treasury}:SPOT:FUT`` and returns the PENDING row only to the first caller.
+
+The policy (:class:`~agents.positions.policy.Policy`) is one immutable value: :meth:`use` swaps it
+whole on a reload, and :meth:`handle` / :meth:`treasury` take the one they are given (the agent's
+read of the active bundle for this event) or, once, the current one.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from agents.positions.events import (
     SendIntent,
     Snapshot,
 )
+from agents.positions.policy import Policy
 from agents.positions.state import SymbolBook
 from agents.positions.treasury import TreasuryDecision, auto_transfer
 from sinks.redis import EntryGate, Idempotency, Keyspace, Locks, RedisClient, Released
@@ -81,8 +86,7 @@ class PositionService:
     ) -> None:
         if not token:
             raise ValueError("a holder token (worker + task) is needed for lock:{pos}")
-        self.cfg = cfg
-        self._ctx = {s: Ctx(cfg, inst) for s, inst in instruments.items()}
+        self.policy = Policy.fixed(cfg, instruments)
         self._client = client
         self._ks = keyspace
         self._gate = gate
@@ -96,15 +100,23 @@ class PositionService:
         await self._locks.load()
         await self._idem.load()
 
-    def ctx(self, symbol: str) -> Ctx:
-        try:
-            return self._ctx[symbol]
-        except KeyError:
-            raise ValueError(f"{symbol}: no instrument data; S6 cannot round its orders") from None
+    @property
+    def cfg(self) -> PositionConfig:
+        return self.policy.cfg
 
-    async def handle(self, state: Mapping[str, Any] | None, event: Event) -> tuple[dict[str, Any], Outbox]:
+    def use(self, policy: Policy) -> None:
+        """Run later events by ``policy`` (one reference replaced: an event in flight keeps its own)."""
+        self.policy = policy
+
+    def ctx(self, symbol: str) -> Ctx:
+        return self.policy.ctx(symbol)
+
+    async def handle(
+        self, state: Mapping[str, Any] | None, event: Event, policy: Policy | None = None
+    ) -> tuple[dict[str, Any], Outbox]:
+        ctx = (policy or self.policy).ctx(event.symbol)  # one config for the whole step
         book = SymbolBook.from_json(dict(state)) if state else core.empty(event.symbol)
-        book, effects = core.step(book, event, self.ctx(event.symbol))
+        book, effects = core.step(book, event, ctx)
         return book.to_json(), await self.carry_out(effects)
 
     async def carry_out(self, effects: Sequence[Effect]) -> Outbox:
@@ -149,13 +161,16 @@ class PositionService:
                 pipe.set(key, _dumps(payload))
         await pipe.execute()
 
-    async def treasury(self, free_fut: Decimal, free_spot: Decimal, ts: int) -> TreasuryOutcome:
-        decision = auto_transfer(free_fut, free_spot, self.cfg.treasury, ts)
+    async def treasury(
+        self, free_fut: Decimal, free_spot: Decimal, ts: int, policy: Policy | None = None
+    ) -> TreasuryOutcome:
+        rule = (policy or self.policy).cfg.treasury
+        decision = auto_transfer(free_fut, free_spot, rule, ts)
         req = decision.request
         if req is None:
             return TreasuryOutcome(decision, None)
         lock = self._ks.lock_treasury(str(req.from_account), str(req.to_account))
         async with self._locks.held(lock, self._token, self._lock_ttl):
-            ttl = 2 * self.cfg.treasury.bucket_ms  # outlives the bucket that names the id
+            ttl = 2 * rule.bucket_ms  # outlives the bucket that names the id
             claim = await self._idem.claim("transfer", req.transfer_id, ttl, format(req.amount, "f"))
         return TreasuryOutcome(decision, req.row() if claim.first else None)

@@ -19,11 +19,12 @@ from positions_kit import BTC, ENTRY, SIGNAL, T0, D, entry_fill, fill, result
 from agents.config.bundle import parse_bundle
 from agents.connectors.marketdata import MarketEvent, MicroBatcher
 from agents.positions import core
-from agents.positions.agent import fut_instruments, policy_for
 from agents.positions.context import Ctx
 from agents.positions.events import Event, Publish, SendIntent, Snapshot
 from agents.positions.inputs import atr_of, plan_of, tick_of
-from chimera.model import Market, OrderStatus, OrderType, Side
+from agents.positions.intents import ENTRY_LEG
+from agents.positions.policy import fut_instruments, policy_for
+from chimera.model import Market, OrderStatus, OrderType, Side, SignalId, intent_id_for
 from sinks.redis import EntryGate, Keyspace, make_client
 from tests.agents.worker_kit import Reader, Worker, publish, wait_for
 from tests.integration.pipeline_kit import Made, Stack, pipeline_bundle
@@ -228,3 +229,64 @@ def test_the_workers_policy_is_the_in_process_engines() -> None:
     worker = policy_for(bundle.strategy)
     assert worker.closed_retention_ms == 24 * 3_600_000
     assert worker.model_copy(update={"closed_retention_ms": 600_000}) == positions_for(bundle)
+
+
+def test_a_bundle_activated_while_the_worker_runs_changes_the_policy_of_what_comes_next(made: Made) -> None:
+    """Hot reload: bundle B (its own ``positions`` section: first stop at 2.5 ATR, take-profit at
+    4 ATR, one add-on) is activated on ``cfg.events`` while the worker manages a position opened
+    under A (the derived policy: 1.5 / 3 ATR). The worker swaps to B's policy whole: the next
+    entry is protected by B's levels, and the open position is left as it was (its stop stands)."""
+    stack = made.stack()
+    a = pipeline_bundle()
+    stack.prepare(a)
+    worker = made.worker(stack).start(services="positions", timeout_s=120)
+    wait_for("A's policy", lambda: (worker.get_json("/s6/policy/") or {}).get("rev") == parse_bundle(a).rev,
+             TIMEOUT_S, worker)  # fmt: skip
+    atr = feature(120.0, T0)
+    publish(stack.bootstrap, stack.topic("feat.events"), [(BTC.encode(), encode(atr, "feat.events"))])
+
+    def open_position(signal: str, ts: int, n_before: int) -> tuple[OrderIntent, OrderIntent]:
+        d = decision(ts).model_copy(update={"signal_id": signal})
+        publish(stack.bootstrap, stack.topic("sig.events"), [(BTC.encode(), encode(d, "sig.events"))])
+        wait_for("the plan", lambda: signal in json.dumps(worker.get_json(f"/positions/{BTC}/") or {}),
+                 TIMEOUT_S, worker)  # fmt: skip
+        entry_id = intent_id_for(SignalId(signal), ENTRY_LEG)
+        entry = result(entry_id, Side.BUY, OrderStatus.FILLED, ts=ts + 1_000,
+                       fills=[fill(f"e-{ts}", "40000", "0.015", ts + 1_000)], signal_id=signal)  # fmt: skip
+        publish(stack.bootstrap, stack.topic("ord.results"), [(BTC.encode(), encode(entry, "ord.results"))])
+        got = [
+            IntentMessage.model_validate_json(v).root
+            for v in read(stack, "ord.intents", n_before + 2, worker)
+        ]
+        legs = [i for i in got[n_before:] if isinstance(i, OrderIntent)]
+        sl = next(i for i in legs if i.sl_price is not None)
+        tp = next(i for i in legs if i.tp_price is not None)
+        return sl, tp
+
+    sl_a, tp_a = open_position(SIGNAL, T0, 0)
+    assert (sl_a.sl_price, tp_a.tp_price) == (D("40000") - D("1.5") * 120, D("40000") + D("3") * 120)
+
+    b = pipeline_bundle()
+    b["bundle_id"] = "pipeline-b"
+    cfg_b = policy_for(STRATEGY).model_dump(mode="json")
+    cfg_b.update(initial_sl_atr="2.5", tp=[{"trigger": "4", "fraction": "1"}])
+    cfg_b["add_on"]["max_adds"] = 1
+    b["positions"] = cfg_b
+    stack.prepare(b)  # loaded, activated, announced on cfg.events
+    rev_b = parse_bundle(b).rev
+    policy = wait_for("B's policy", lambda: (p := worker.get_json("/s6/policy/")) and p["rev"] == rev_b and p,
+                      TIMEOUT_S, worker)  # fmt: skip
+    assert policy["config"]["initial_sl_atr"] == "2.5" and policy["config"]["add_on"]["max_adds"] == 1
+
+    second = f"sig-{BTC}-{T0 + 300_000}-test"
+    sl_b, tp_b = open_position(second, T0 + 300_000, 2)
+    assert (sl_b.sl_price, tp_b.tp_price) == (D("40000") - D("2.5") * 120, D("40000") + D("4") * 120)
+    book = worker.get_json(f"/positions/{BTC}/")
+    first = next(p for p in book["positions"].values() if p["signal_id"] == SIGNAL)
+    # the position opened under A keeps the stop it had (nothing re-placed by the reload itself)
+    assert [(p["role"], D(p["price"])) for p in first["protects"]] == [
+        ("SL", sl_a.sl_price),
+        ("TP", tp_a.tp_price),
+    ]
+    assert first["max_adds"] == 0  # A's add-on limit, fixed at its entry
+    worker.assert_alive()
