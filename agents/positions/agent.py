@@ -15,6 +15,11 @@ section, or derived from its strategy as the in-process engine derives it (the t
 backtest/live parity). It is hot-reloaded: a ``cfg.events`` follower swaps the active bundle
 whole (read-copy-update, :mod:`agents.config.active`), and each event reads it once and runs
 on the :class:`~agents.positions.policy.Policy` of that rev from start to end.
+
+Auto-treasury (:mod:`agents.positions.auto_treasury`): a timer checks the venue's free balances
+every ``TREASURY_CHECK_S`` at the newest event time and queues a PENDING ``treasury_transfers``
+row when the futures wallet is under the policy's ``min_free_fut``. Live only: a paper worker
+has no wallet of its own to read (the paper wallets are S4's desks).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from agents.config.active import ActiveConfig
 from agents.config.kafka import TOPIC as CFG_TOPIC
 from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
+from agents.connectors.port import Venue, VenueError
+from agents.positions.auto_treasury import AutoTreasury, VenueWallets
 from agents.positions.events import Event
 from agents.positions.inputs import atr_of, plan_of, tick_of
 from agents.positions.policy import Policy
@@ -57,6 +64,7 @@ from topics.trading import Decision, FeatureEvent, OrderResult
 log = logging.getLogger(__name__)
 
 FOLLOWER_START_S = 30.0
+TREASURY_CHECK_S = 60.0
 LOCK_RETRY_S = 0.05
 LOCK_RETRIES = 200  # 10 s: a lock is held for one position's Redis writes, milliseconds
 RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0
@@ -116,6 +124,8 @@ class Wiring:
         )
         self._service: PositionService | None = None
         self._policy: Policy | None = None
+        self.venue: Venue | None = None  # where the auto-treasury reads the free balances
+        self.treasury: AutoTreasury | None = None
         self.unwritten: dict[str, list[dict[str, Any]]] = {}  # symbol -> rows queued, not yet written
         # all in ClickHouse: the next stored entries carry none
         self.rows = RowQueue(sink, "positions_snapshots rows", on_empty=self.unwritten.clear)
@@ -155,6 +165,9 @@ class Wiring:
             await service.load()
             service.use(first)
             self._service, self._policy = service, first
+            self.venue = wallet_venue(self.settings)
+            if self.venue is not None:
+                self.treasury = AutoTreasury(service, VenueWallets(self.venue), self.rows)
         return self._service
 
     @property
@@ -191,6 +204,21 @@ class Wiring:
         self.flush(force=True)
         self.sink.backend.close()
         await self.redis.aclose()
+        if self.venue is not None:
+            await self.venue.close()
+
+
+def wallet_venue(settings: Settings) -> Venue | None:
+    """The venue whose wallets the auto-treasury watches: the exchange when trading live. A paper
+    worker has none of its own: the paper wallets are S4's desks (one per partition, in S4's
+    worker), so there the check is off, and said so once."""
+    if settings.venue == "binance":
+        from agents.connectors.binance.venue import BinanceVenue
+
+        return BinanceVenue(settings)
+    log.info("S6 auto-treasury off: venue %r has no wallet S6 can read (paper wallets are S4's)",
+             settings.venue)  # fmt: skip
+    return None
 
 
 class _Shared:
@@ -242,6 +270,18 @@ app.add_dependency(Runtime())
 async def s6_flush_rows() -> None:
     if shared.wiring is not None:
         shared.wiring.flush(force=False)
+
+
+@app.timer(interval=TREASURY_CHECK_S)
+async def s6_auto_treasury() -> None:
+    """The scheduled top-up check, at the newest event time seen (the bucket names the transfer)."""
+    wiring = shared.wiring
+    if wiring is None or wiring.treasury is None or wiring.clock.now_ms() <= 0:
+        return
+    try:
+        await wiring.treasury.check(wiring.clock.now_ms(), wiring.policy())
+    except (*TRANSIENT, VenueError) as exc:  # the next check asks again
+        log.warning("S6 auto-treasury check failed (%r); again in %.0f s", exc, TREASURY_CHECK_S)
 
 
 @app.page("/s6/policy/")

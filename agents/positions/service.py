@@ -16,7 +16,8 @@ Faust agent produces and sinks those and writes the table; this shell does the R
   the agent retries the event (the core's ids make the retry send nothing new).
 
 Auto-treasury (B8): :meth:`treasury` decides, claims the transfer_id (SET NX) under
-``lock:{treasury}:SPOT:FUT`` and returns the PENDING row only to the first caller.
+``lock:{treasury}:SPOT:FUT`` and returns the PENDING row to the first caller, and again to one that
+asks for the amount claimed (the table folds a row written twice); never for another amount.
 
 The policy (:class:`~agents.positions.policy.Policy`) is one immutable value: :meth:`use` swaps it
 whole on a reload, and :meth:`handle` / :meth:`treasury` take the one they are given (the agent's
@@ -69,7 +70,7 @@ class Outbox:
 @dataclass(frozen=True, slots=True)
 class TreasuryOutcome:
     decision: TreasuryDecision
-    row: dict[str, Any] | None  # the PENDING treasury_transfers row, for the first caller only
+    row: dict[str, Any] | None  # the PENDING treasury_transfers row of the amount claimed in the bucket
 
 
 class PositionService:
@@ -172,5 +173,8 @@ class PositionService:
         lock = self._ks.lock_treasury(str(req.from_account), str(req.to_account))
         async with self._locks.held(lock, self._token, self._lock_ttl):
             ttl = 2 * rule.bucket_ms  # outlives the bucket that names the id
-            claim = await self._idem.claim("transfer", req.transfer_id, ttl, format(req.amount, "f"))
-        return TreasuryOutcome(decision, req.row() if claim.first else None)
+            amount = format(req.amount, "f")
+            claim = await self._idem.claim("transfer", req.transfer_id, ttl, amount)
+        # the claimed amount asked again (a redelivery, a crash before the row was written) gets its
+        # row again, which the table folds; another amount in the bucket gets none: the first stands
+        return TreasuryOutcome(decision, req.row() if claim.first or claim.value == amount else None)
