@@ -28,11 +28,21 @@ async def gate(client: RedisClient, keyspace: Keyspace, clock: TestClock) -> Ent
     return g
 
 
-@pytest.fixture(scope="session")
-def ch_server(clickhouse_url: str) -> Iterator[ServerBackend]:
-    """A migrated database of this session on clickhouse-server (18.16), dropped at the end."""
+def _database(clickhouse_url: str) -> Iterator[ServerBackend]:
     conn = ServerBackend(clickhouse_url, f"t_pos_{uuid.uuid4().hex[:10]}")
     migrate(conn)
     yield conn
     conn.execute(f"DROP DATABASE IF EXISTS {conn.database}")
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def ch_server(clickhouse_url: str) -> Iterator[ServerBackend]:
+    """A migrated database of this session on clickhouse-server (18.16), dropped at the end."""
+    yield from _database(clickhouse_url)
+
+
+@pytest.fixture
+def ch_fresh(clickhouse_url: str) -> Iterator[ServerBackend]:
+    """A migrated database of this test alone (its rows' ids may be another test's)."""
+    yield from _database(clickhouse_url)

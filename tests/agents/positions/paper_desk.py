@@ -65,7 +65,7 @@ def make_exchange(**overrides: object) -> SimExchange:
         "initial_balances": {"FUT": {"USDT": "10000"}},
     }
     fields.update(overrides)
-    return SimExchange(SimVenueConfig(**fields))  # type: ignore[arg-type]
+    return SimExchange(SimVenueConfig(**fields))
 
 
 def bars(start_ms: int, end_ms: int, path: Path = DATA) -> list[MarketEvent]:

@@ -6,7 +6,6 @@ adds no row, a restarted worker's check folds into the same one, the next bucket
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from agents.positions.service import PositionService
 from agents.positions.treasury import transfer_id_for
 from agents.shell import RowQueue
 from chimera.model import Market, TestClock
-from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.clickhouse.sink import BatchingSink
 from sinks.redis import EntryGate, Keyspace, RedisClient
@@ -27,15 +25,6 @@ from sinks.redis import EntryGate, Keyspace, RedisClient
 pytestmark = pytest.mark.clickhouse
 HOUR = 3_600_000
 CFG = make_config(treasury={"min_free_fut": "500", "step": "0.01", "bucket_ms": HOUR})
-
-
-@pytest.fixture
-def ch(clickhouse_url: str) -> Iterator[ServerBackend]:
-    conn = ServerBackend(clickhouse_url, f"t_treasury_{uuid.uuid4().hex[:10]}")
-    migrate(conn)
-    yield conn
-    conn.execute(f"DROP DATABASE IF EXISTS {conn.database}")
-    conn.close()
 
 
 def paper_wallets(fut: str, spot: str) -> VenueWallets:
@@ -62,8 +51,9 @@ def transfers(ch: ServerBackend, final: bool) -> list[dict[str, Any]]:
 
 
 async def test_one_pending_transfer_per_bucket_however_often_it_is_checked(
-    client: RedisClient, keyspace: Keyspace, gate: EntryGate, ch: ServerBackend
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate, ch_fresh: ServerBackend
 ) -> None:
+    ch = ch_fresh
     wallets = paper_wallets(fut="320.004", spot="1000")
     s6 = await worker(client, keyspace, gate, ch, wallets)
     first = await s6.check(T0 + 10)
@@ -104,8 +94,9 @@ async def test_one_pending_transfer_per_bucket_however_often_it_is_checked(
 
 
 async def test_spot_short_of_the_need_asks_for_nothing(
-    client: RedisClient, keyspace: Keyspace, gate: EntryGate, ch: ServerBackend
+    client: RedisClient, keyspace: Keyspace, gate: EntryGate, ch_fresh: ServerBackend
 ) -> None:
+    ch = ch_fresh
     s6 = await worker(client, keyspace, gate, ch, paper_wallets(fut="320", spot="179.99"))
     out = await s6.check(T0)
     assert (out.decision.why, out.row) == ("SPOT_SHORT", None)
