@@ -36,6 +36,7 @@ from agents.features.active import active_features
 from agents.features.config import FeatureConfig
 from agents.features.core import FeatureEvent, step, step_reference
 from agents.features.encode import encode_events
+from agents.features.regime_service import regime_scheduler  # noqa: F401  (runs the daily job)
 from agents.features.send import BatchSender
 from agents.features.tables import FeatureEntry, load, store
 from agents.features.ticks import TickArrays, ticks_from_batch
@@ -80,73 +81,75 @@ def skipped(d: Delivery[TickArrays]) -> None:
 source = Source(app, ("mkt.perp", "mkt.spot"), convert=to_ticks, service="features")
 redelivered: Counter[tuple[str, int]] = Counter()
 feat_events = app.output_topic("feat.events")  # provisioned with the others; sent by BatchSender
-windows: Counter[str] = Counter()  # "windows" / "batches": how well the windows fill (logs, bench)
+windows: Counter[str] = Counter()  # "windows" / "records": how well the windows fill
 
 
-class _Tap:
-    """The stream's events as the shell reads them, each one noted for the window's manual ack
-    (dead-lettered records too: an offset never acked would hold every later commit back)."""
+class Window:
+    """What a window has done so far: entries changed and events queued, under one config."""
 
-    def __init__(self, stream: StreamT) -> None:
-        self.stream = stream
+    def __init__(self, cfg: FeatureConfig) -> None:
+        self.cfg = cfg  # one bundle per window: a reload lands between windows
+        self.entries: dict[str, tuple[FeatureEntry, int]] = {}  # symbol -> (entry, partition)
+        self.out = BatchSender(app, app.settings.topic("feat.events"))
+
+    def entry(self, symbol: str) -> FeatureEntry:
+        held = self.entries.get(symbol)
+        return load(symbol) if held is None else held[0]
+
+    def fold(self, d: Delivery[TickArrays]) -> None:
+        entry = self.entry(d.key)
+        if entry.has_applied(d.topic, d.offset):
+            skipped(d)  # redelivered after a crash: already in the state, its events already sent
+            return
+        if d.topic == "mkt.perp":
+            state, events = step(entry.state, d.value, self.cfg)
+        else:
+            state, events = step_reference(entry.state, d.value, self.cfg), []
+        key = d.key.encode()
+        for value in encode_events(events):
+            self.out.add(d.partition, key, value)
+        self.entries[d.key] = (entry.after(state, d.topic, d.offset), d.partition)
+
+    async def close(self) -> None:
+        # every event on the broker before any state says "done"
+        await asyncio.gather(*await self.out.send())
+        for entry, partition in self.entries.values():
+            store(entry, partition)
+
+
+class Windows:
+    """The stream's events as the shell reads them, in windows. Each event is noted for the manual
+    ack, dead-lettered ones too (an offset never acked would hold every later commit back). The
+    window closes once the event is fully handled (folded by the agent, or dead-lettered by the
+    shell: either way this generator is asked for the next one) and the channel holds no more, or
+    after ``WINDOW_BATCHES`` records: so a stream that ends in a dead letter still flushes."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream.noack()
+        self.channel = self.stream.channel
+        self.current = Window(current_config())
         self.seen: list[EventT] = []
 
     async def events(self) -> AsyncIterator[EventT]:
         async for event in self.stream.events():
             self.seen.append(event)
             yield event
+            if len(self.seen) >= WINDOW_BATCHES or getattr(self.channel, "empty", lambda: True)():
+                await self.close()
 
-
-class Window:
-    """What a window has done so far: entries changed, events sent, input records read."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[FeatureEntry, int]] = {}  # symbol -> (entry, partition)
-        self.out = BatchSender(app, app.settings.topic("feat.events"))
-        self.batches = 0
-
-    def entry(self, symbol: str) -> FeatureEntry:
-        held = self.entries.get(symbol)
-        return load(symbol) if held is None else held[0]
-
-    async def fold(self, d: Delivery[TickArrays], cfg: FeatureConfig) -> None:
-        entry = self.entry(d.key)
-        self.batches += 1
-        if entry.has_applied(d.topic, d.offset):
-            skipped(d)  # redelivered after a crash: already in the state, its events already sent
-            return
-        if d.topic == "mkt.perp":
-            state, events = step(entry.state, d.value, cfg)
-        else:
-            state, events = step_reference(entry.state, d.value, cfg), []
-        key = d.key.encode()
-        for value in encode_events(events):
-            self.out.add(d.partition, key, value)
-        self.entries[d.key] = (entry.after(state, d.topic, d.offset), d.partition)
-
-    async def close(self, tap: _Tap) -> None:
-        # every event on the broker before any state says "done"
-        await asyncio.gather(*await self.out.send())
-        for entry, partition in self.entries.values():
-            store(entry, partition)
-        seen, tap.seen = tap.seen, []
+    async def close(self) -> None:
+        await self.current.close()
+        seen, self.seen = self.seen, []
         for event in seen:
-            await tap.stream.ack(event)
+            await self.stream.ack(event)
         windows["windows"] += 1
-        windows["batches"] += self.batches
+        windows["records"] += len(seen)
+        self.current = Window(current_config())
 
 
 @app.agent(source.channel)
 async def features(stream: StreamT) -> None:
     assert isinstance(stream, Stream)  # noack() is Stream's, not in StreamT
-    manual = stream.noack()
-    tap = _Tap(manual)
-    channel = manual.channel
-    window = Window()
-    # one bundle per window: a reload lands between windows, never inside one batch's bars
-    cfg = current_config()
-    async for d in source.deliveries(cast(StreamT, tap)):
-        await window.fold(d, cfg)
-        if window.batches >= WINDOW_BATCHES or getattr(channel, "empty", lambda: True)():
-            await window.close(tap)
-            window, cfg = Window(), current_config()
+    batches = Windows(stream)
+    async for d in source.deliveries(cast(StreamT, batches)):
+        batches.current.fold(d)

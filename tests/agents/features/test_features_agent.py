@@ -193,6 +193,28 @@ def test_invalid_batches_go_to_the_dlq_and_the_stream_goes_on(
     events.close()
 
 
+@pytest.mark.kafka
+def test_a_stream_ending_in_a_dead_letter_is_flushed_and_committed(
+    kafka_bootstrap: str, make_worker: WorkerFactory
+) -> None:
+    """S2 works batches in windows closed when the consumer has nothing more to hand over: a window
+    whose last record is dead-lettered (no batch follows it) must still send its events, store its
+    state and let every offset, the dead letter's too, be committed."""
+    worker = make_worker(kafka_bootstrap).start()
+    perp = perp_batches(12)
+    records = [*wire(perp), (KEY, b"{not json")]
+    publish(kafka_bootstrap, topic(worker, "mkt.perp"), records)
+    state, expected = core_run(perp)
+    events = Reader(kafka_bootstrap, topic(worker, "feat.events"))
+    done = lambda: _processed_and_committed(worker, kafka_bootstrap, events, len(expected), len(records))  # noqa: E731
+    wait_for("every event out and every offset committed", done, TIMEOUT_S, worker)
+    assert feature_events(events) == expected
+    final = entry(worker)
+    assert final is not None and final["state"] == state.to_dict()
+    assert final["offsets"] == {"mkt.perp": len(perp) - 1}
+    events.close()
+
+
 def _processed_and_committed(
     worker: Worker, bootstrap: str, events: Reader, n_events: int, sent: int
 ) -> bool:
