@@ -22,6 +22,7 @@ import logging
 from mode import Service
 
 from agents.app import app
+from agents.config.bundle import Bundle
 from agents.config.store import ConfigStore
 from agents.features.config import FeatureConfig
 from chimera.model import LiveClock
@@ -35,6 +36,7 @@ POLL_S = 1.0
 
 class ActiveFeatures(Service):
     config: FeatureConfig | None = None
+    bundle: Bundle | None = None  # the whole active bundle (the regime job takes its first symbol)
     _rev: str | None = None
     _store: ConfigStore | None = None
     _redis: RedisClient | None = None
@@ -63,7 +65,7 @@ class ActiveFeatures(Service):
             ref = await store.active()
             if ref is not None and ref.rev != self._rev:
                 bundle = await store.fetch(ref.bundle_id, ref.rev)
-                self.config, self._rev = bundle.feature_config(), ref.rev
+                self.config, self._rev, self.bundle = bundle.feature_config(), ref.rev, bundle
                 log.info(
                     "S2 runs bundle %s rev %s (bars of %d ms)",
                     ref.bundle_id,
