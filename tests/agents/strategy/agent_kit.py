@@ -81,7 +81,7 @@ class Rig:
             await client.aclose()
 
     def load(self, doc: dict[str, Any]) -> Bundle:
-        return asyncio.run(self._with_store("load", json.dumps(doc))).bundle  # type: ignore[no-any-return]
+        return asyncio.run(self._with_store("load", json.dumps(doc))).bundle
 
     def activate(self, bundle: Bundle) -> None:
         asyncio.run(self._with_store("activate", bundle.bundle_id, bundle.rev))
