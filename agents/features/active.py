@@ -8,10 +8,15 @@ input (found by the Kafka-path vs in-process demo test), and a bundle with other
 parameters (``agents/demo/btc_xrp_5m_bundle.json``: 5-minute bars) was decided on 1-minute
 features.
 
-Read before the app's consumer starts (a dependency of the app, as S3 and S4 open their wiring),
-then followed: a newly activated bundle is picked up within ``POLL_S`` and the agent switches
-between windows (``agents.features.agent``). No bundle active: ``None``, and the agent keeps its
-built-in default.
+How: as S3 does (``agents.strategy.wiring``), read-copy-update through
+:class:`agents.config.active.ActiveConfig`: a :class:`agents.config.kafka.ConfigFollower` installs
+``cfg:{active}`` before the app's consumer starts (this service is an app dependency; start waits
+up to ``FOLLOWER_START_S``), then applies every ``cfg.events`` activation. A bundle is validated
+whole when it is fetched (``parse_bundle``: an invalid ``features`` section is refused naming the
+field) and swapped in as one reference; the agent reads it once per window. A bundle that does not
+validate is logged and skipped: S2 keeps the one it has. No bundle active, or Redis / ClickHouse /
+the topic not reachable (a features-only worker without them): ``config`` is ``None`` and the agent
+runs on its built-in default; the follower is retried with a backoff.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import logging
 from mode import Service
 
 from agents.app import app
-from agents.config.bundle import Bundle
+from agents.config.active import ActiveBundle, ActiveConfig
+from agents.config.kafka import TOPIC as CFG_TOPIC
+from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
 from agents.features.config import FeatureConfig
 from chimera.model import LiveClock
@@ -31,65 +38,87 @@ from sinks.clickhouse.factory import open_backend
 from sinks.redis import Keyspace, RedisClient, make_client
 
 log = logging.getLogger(__name__)
-POLL_S = 1.0
+FOLLOWER_START_S = 20.0
+MAX_BACKOFF_S = 5.0
+app.inputs.add(CFG_TOPIC)  # provisioned with the rest; followed by a broadcast consumer, not an agent
 
 
 class ActiveFeatures(Service):
-    config: FeatureConfig | None = None
-    bundle: Bundle | None = None  # the whole active bundle (the regime job takes its first symbol)
-    _rev: str | None = None
-    _store: ConfigStore | None = None
-    _redis: RedisClient | None = None
-    _backend: ClickHouseBackend | None = None
-    _failing = False
+    """The worker's S2 view of the active bundle: ``holder`` (RCU), ``config`` its features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holder = ActiveConfig()
+        self.follower: ConfigFollower | None = None
+        self._redis: RedisClient | None = None
+        self._backend: ClickHouseBackend | None = None
+        self._bundle_read = asyncio.Event()
+
+    @property
+    def config(self) -> FeatureConfig | None:
+        snap = self.holder.peek()  # one read: the whole bundle or the previous one, never a mix
+        return None if snap is None else snap.features
+
+    @property
+    def bundle(self) -> ActiveBundle | None:
+        return self.holder.peek()
 
     async def on_start(self) -> None:
-        await self._refresh()
         self.add_future(self._follow())
+        try:  # the active bundle in place before the first batch, in the normal case
+            await asyncio.wait_for(self._bundle_read.wait(), FOLLOWER_START_S)
+        except TimeoutError:
+            log.warning("S2 starts on its default features: no bundle read in %.0f s", FOLLOWER_START_S)
 
-    async def _open(self) -> ConfigStore:
-        if self._store is None:
+    async def _open(self) -> ConfigFollower:
+        if self.follower is None:
             settings = app.settings
             self._redis = make_client(settings, client_name=f"{settings.worker_id}-s2")
             self._backend = await asyncio.to_thread(open_backend, settings)
-            self._store = ConfigStore(
-                self._backend, self._redis, Keyspace.from_settings(settings), None, LiveClock()
+            keyspace = Keyspace.from_settings(settings)
+            store = ConfigStore(self._backend, self._redis, keyspace, None, LiveClock())
+            self.follower = ConfigFollower(
+                settings.kafka_bootstrap,
+                settings.topic(CFG_TOPIC),
+                self.holder,
+                store.fetch,
+                store.active,
+                fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
             )
-        return self._store
-
-    async def _refresh(self) -> None:
-        """Read the active bundle; a Redis or ClickHouse that cannot be read (a features-only
-        worker without them, a hiccup) keeps the current parameters, said once, and is retried."""
-        try:
-            store = await self._open()
-            ref = await store.active()
-            if ref is not None and ref.rev != self._rev:
-                bundle = await store.fetch(ref.bundle_id, ref.rev)
-                self.config, self._rev, self.bundle = bundle.feature_config(), ref.rev, bundle
-                log.info(
-                    "S2 runs bundle %s rev %s (bars of %d ms)",
-                    ref.bundle_id,
-                    ref.rev,
-                    self.config.interval_ms,
-                )
-            self._failing = False
-        except Exception as exc:
-            if not self._failing:
-                log.warning(
-                    "S2 cannot read the active bundle (keeps %s): %s", self._rev or "its default", exc
-                )
-            self._failing = True
+        return self.follower
 
     async def _follow(self) -> None:
+        """Run the follower for ever; after a failure (a store away, the topic not there yet) the
+        current bundle stays and the follower starts again."""
+        backoff, failing = 0.2, False
         while not self.should_stop:
-            await asyncio.sleep(POLL_S)
-            await self._refresh()
+            try:
+                follower = await self._open()
+                await follower.run(self._bundle_read)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:
+                    snap = self.holder.peek()
+                    keeps = "its default" if snap is None else f"{snap.bundle_id} rev {snap.rev}"
+                    log.warning("S2 cannot follow the active bundle (keeps %s): %s", keeps, exc)
+                failing = True
+                self._bundle_read.set()  # start on what we have; the follower keeps trying
+                await self._close_stores()
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
 
-    async def on_stop(self) -> None:
+    async def _close_stores(self) -> None:
+        self.follower = None
         if self._backend is not None:
             self._backend.close()
+            self._backend = None
         if self._redis is not None:
             await self._redis.aclose()
+            self._redis = None
+
+    async def on_stop(self) -> None:
+        await self._close_stores()
 
 
 active_features = ActiveFeatures()

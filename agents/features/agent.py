@@ -127,8 +127,13 @@ class Windows:
     def __init__(self, stream: Stream) -> None:
         self.stream = stream.noack()
         self.channel = self.stream.channel
-        self.current = Window(current_config())
+        self.current: Window | None = None  # opened by the window's first batch, on the config then
         self.seen: list[EventT] = []
+
+    def window(self) -> Window:
+        if self.current is None:
+            self.current = Window(current_config())
+        return self.current
 
     async def events(self) -> AsyncIterator[EventT]:
         async for event in self.stream.events():
@@ -138,13 +143,14 @@ class Windows:
                 await self.close()
 
     async def close(self) -> None:
-        await self.current.close()
+        if self.current is not None:
+            await self.current.close()
+            self.current = None
         seen, self.seen = self.seen, []
         for event in seen:
             await self.stream.ack(event)
         windows["windows"] += 1
         windows["records"] += len(seen)
-        self.current = Window(current_config())
 
 
 @app.agent(source.channel)
@@ -152,4 +158,4 @@ async def features(stream: StreamT) -> None:
     assert isinstance(stream, Stream)  # noack() is Stream's, not in StreamT
     batches = Windows(stream)
     async for d in source.deliveries(cast(StreamT, batches)):
-        batches.current.fold(d)
+        batches.window().fold(d)

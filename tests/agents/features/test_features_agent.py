@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from itertools import islice
@@ -72,7 +73,7 @@ def wire(batches: list[MarketBatch]) -> list[tuple[bytes, bytes]]:
 
 
 def core_run(
-    perp: list[MarketBatch], spot: list[MarketBatch] = (), state: FeatureState | None = None
+    perp: list[MarketBatch], spot: Sequence[MarketBatch] = (), state: FeatureState | None = None
 ) -> tuple[FeatureState, list[dict[str, Any]]]:
     """What the agent must produce: the reference fed first, then the perpetual batch by batch."""
     state = state or FeatureState(symbol=SYMBOL)
