@@ -110,12 +110,10 @@ def test_demo_leaves_a_stack_it_did_not_start_running(tmp_path: Path) -> None:
         control.down(up)
 
 
-def test_a_bad_bundle_or_kafka_stops_before_anything_starts(tmp_path: Path) -> None:
+def test_a_bad_bundle_stops_before_anything_starts(tmp_path: Path) -> None:
     env = demo_env(tmp_path / "chimera")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"bundle_id": "bad", "strategy": {"instruments": {}}}))
     ran = demo(env, "--bundle", str(bad), timeout=60)
     assert ran.rc == 1 and "bundle refused" in ran.err and "strategy" in ran.err
-    ran = demo(env, "--kafka", timeout=60)
-    assert ran.rc == 1 and "not built yet" in ran.err
     assert not (tmp_path / "chimera" / "run").exists()  # no part was ever started
