@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from agents.config.active import ActiveBundle, ActiveConfig
 from agents.config.bundle import Bundle
-from agents.config.store import ActiveRef
+from agents.config.store import ActiveRef, ConfigStore
+from chimera.settings import Settings
 from topics.codec import decode, encode, key_for
 from topics.ops import ConfigEvent
 
@@ -80,6 +81,18 @@ class ConfigFollower:
         self._wait_ms = fetch_wait_ms
         self.applied: list[str] = []  # revs installed, in order (tests and logs read it)
         self.rejected = 0
+
+    @classmethod
+    def for_worker(cls, settings: Settings, holder: ActiveConfig, store: ConfigStore) -> ConfigFollower:
+        """A worker's follower of ``cfg.events`` into ``holder``, bundles read from ``store``."""
+        return cls(
+            settings.kafka_bootstrap,
+            settings.topic(TOPIC),
+            holder,
+            store.fetch,
+            store.active,
+            fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
+        )
 
     async def install(self, bundle_id: str, rev: str) -> bool:
         try:

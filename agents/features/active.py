@@ -77,14 +77,7 @@ class ActiveFeatures(Service):
             self._backend = await asyncio.to_thread(open_backend, settings)
             keyspace = Keyspace.from_settings(settings)
             store = ConfigStore(self._backend, self._redis, keyspace, None, LiveClock())
-            self.follower = ConfigFollower(
-                settings.kafka_bootstrap,
-                settings.topic(CFG_TOPIC),
-                self.holder,
-                store.fetch,
-                store.active,
-                fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
-            )
+            self.follower = ConfigFollower.for_worker(settings, self.holder, store)
         return self.follower
 
     async def _follow(self) -> None:

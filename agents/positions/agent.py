@@ -39,7 +39,6 @@ from redis.exceptions import RedisError
 
 from agents.app import app
 from agents.config.active import ActiveConfig
-from agents.config.kafka import TOPIC as CFG_TOPIC
 from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
 from agents.connectors.port import Venue, VenueError
@@ -114,14 +113,7 @@ class Wiring:
         self.clock = clock
         self.sink = sink
         self.holder = ActiveConfig()  # the active bundle, swapped whole by the follower
-        self.follower = ConfigFollower(
-            settings.kafka_bootstrap,
-            settings.topic(CFG_TOPIC),
-            self.holder,
-            store.fetch,
-            store.active,
-            fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
-        )
+        self.follower = ConfigFollower.for_worker(settings, self.holder, store)
         self._service: PositionService | None = None
         self._policy: Policy | None = None
         self.venue: Venue | None = None  # where the auto-treasury reads the free balances

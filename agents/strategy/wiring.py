@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.config.active import ActiveConfig
-from agents.config.kafka import TOPIC as CFG_TOPIC
 from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
 from agents.strategy.service import EventClock, PredictFor, Strategy
@@ -55,14 +54,7 @@ class Wiring:
         await gate.load()
         holder = ActiveConfig()
         store = ConfigStore(open_backend(settings), redis, keyspace, None, LiveClock())
-        follower = ConfigFollower(
-            settings.kafka_bootstrap,
-            settings.topic(CFG_TOPIC),
-            holder,
-            store.fetch,
-            store.active,
-            fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
-        )
+        follower = ConfigFollower.for_worker(settings, holder, store)
         strategy = Strategy(
             holder, redis, keyspace, gate, clock, **({"predict_for": predict_for} if predict_for else {})
         )
