@@ -67,6 +67,8 @@ def test_worker_provisions_its_topics_before_consuming(
         "dlq.feat.events": 1,
         "metrics.events": 2,
         "dlq.metrics.events": 1,
+        "cfg.events": 1,  # S2 follows the active bundle on it
+        "dlq.cfg.events": 1,
         "w-features-changelog": 2,  # partitioned like the input it is keyed from
     }
     changelog = ConfigResource(ResourceType.TOPIC, prefix + "w-features-changelog")
