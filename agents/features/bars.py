@@ -19,6 +19,7 @@ from agents.features.state import EMPTY_BAR, Bar
 from agents.features.ticks import TickArrays
 
 BAR_FIELDS = tuple(f.name for f in fields(Bar))
+LOOP_TICKS = 256  # batches up to this many ticks are cut into bars by a Python loop, larger by NumPy
 
 
 class BarColumns(NamedTuple):
@@ -109,6 +110,24 @@ def aggregate(
     if bucket[0] == bucket[-1]:
         return _one_interval(open_bar, int(bucket[0]), ticks, late)
 
+    merge = bool(bucket[0] == open_bar.bucket)
+    carry = open_bar if merge else EMPTY_BAR
+    seg = _segments_loop(ticks, bucket, carry) if n <= LOOP_TICKS else _segments(ticks, bucket, carry, merge)
+    cols: list[list[Any]] = list(seg)
+    if merge:
+        merged = _merge(open_bar, seg.row(0))
+        for col, name in zip(cols, BAR_FIELDS, strict=True):
+            col[0] = getattr(merged, name)
+    elif open_bar.bucket >= 0:
+        cols = [[getattr(open_bar, name), *col] for col, name in zip(cols, BAR_FIELDS, strict=True)]
+    last = _columns([[col[-1]] for col in cols]).row(0)
+    return _columns([col[:-1] for col in cols]), last, late
+
+
+def _segments(ticks: TickArrays, bucket: np.ndarray, carry: Bar, merge: bool) -> BarColumns:
+    """One bar per interval of ``ticks`` (``bucket`` its ids; several of them), the first one's sums
+    started from ``carry``'s: with vectorised NumPy per interval, for large batches."""
+    n = len(bucket)
     starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
     ends = np.append(starts[1:], n)
     price = ticks.price
@@ -120,8 +139,6 @@ def aggregate(
     if len(px_idx):
         first_at = np.where(n_px > 0, px_idx[np.minimum(px_bounds[:-1], len(px_idx) - 1)], -1)
         last_at = np.where(n_px > 0, px_idx[np.maximum(px_bounds[1:] - 1, 0)], -1)
-    merge = bool(bucket[0] == open_bar.bucket)
-    carry = open_bar if merge else EMPTY_BAR
     rows = px_idx.tolist()
     seg = BarColumns(
         bucket=bucket[starts].tolist(),
@@ -153,15 +170,53 @@ def aggregate(
     elif merge:
         seg.spread_sum[0] = carry.spread_sum
 
-    cols: list[list[Any]] = list(seg)
-    if merge:
-        merged = _merge(open_bar, seg.row(0))
-        for col, name in zip(cols, BAR_FIELDS, strict=True):
-            col[0] = getattr(merged, name)
-    elif open_bar.bucket >= 0:
-        cols = [[getattr(open_bar, name), *col] for col, name in zip(cols, BAR_FIELDS, strict=True)]
-    last = _columns([[col[-1]] for col in cols]).row(0)
-    return _columns([col[:-1] for col in cols]), last, late
+    return seg
+
+
+def _segments_loop(ticks: TickArrays, bucket: np.ndarray, carry: Bar) -> BarColumns:
+    """:func:`_segments` one tick after the other over Python floats: on a micro-batch of a few
+    dozen ticks, cheaper than NumPy's per-call cost (the same comparisons and the same sums in the
+    same order, so the same bars bit for bit: a test holds the two equal)."""
+    nan = math.nan
+    rows: list[tuple[Any, ...]] = []  # one per bar, in BAR_FIELDS order
+    spread = None if ticks.spread_bp is None else ticks.spread_bp.tolist()
+    depth = None if ticks.depth is None else ticks.depth.tolist()
+    crossed = None if ticks.bid is None or ticks.ask is None else (ticks.bid >= ticks.ask).tolist()
+    qty = ticks.qty.tolist()
+    ts = ticks.ts.tolist()
+    buckets = bucket.tolist()
+    cur = buckets[0]
+    o = h = lo = c = s_last = d_last = nan
+    n_px, vol, s_sum, s_n, cross = 0, carry.volume, carry.spread_sum, 0, False
+    for i, p in enumerate(ticks.price.tolist()):
+        b = buckets[i]
+        if b != cur:  # the previous interval's bar is complete
+            rows.append((cur, o, h, lo, c, n_px, vol, s_sum, s_n, s_last, d_last, cross, ts[i - 1]))
+            o = h = lo = c = s_last = d_last = nan
+            n_px, vol, s_sum, s_n, cross, cur = 0, 0.0, 0.0, 0, False, b
+        if p == p:  # a priced row
+            if n_px:
+                if p > h:
+                    h = p
+                if p < lo:
+                    lo = p
+            else:
+                o = h = lo = p
+            c = p
+            n_px += 1
+            vol += qty[i]
+        if spread is not None:
+            sp = spread[i]
+            if sp == sp:
+                s_sum += sp
+                s_n += 1
+                s_last = sp
+        if depth is not None and depth[i] == depth[i]:
+            d_last = depth[i]
+        if crossed is not None and crossed[i]:
+            cross = True
+    rows.append((cur, o, h, lo, c, n_px, vol, s_sum, s_n, s_last, d_last, cross, ts[-1]))
+    return _columns([list(col) for col in zip(*rows, strict=True)])
 
 
 def _one_interval(open_bar: Bar, b: int, ticks: TickArrays, late: int) -> tuple[BarColumns, Bar, int]:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import TypedDict
 
 import numpy as np
@@ -72,6 +73,43 @@ FEATURES = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """A batch's feature events as columns: ``values`` holds one list per :data:`FEATURES` name, in
+    that order, NaN where the event says null. What :meth:`events` turns into dicts, and what
+    ``agents.features.encode.encode_columns`` writes to the wire without them."""
+
+    symbol: str
+    config_rev: str
+    t0: list[int]
+    signal_id: list[str]
+    values: list[list[float] | list[int]]
+    dqc: list[list[str]]
+
+    @classmethod
+    def empty(cls, symbol: str, config_rev: str) -> EventColumns:
+        return cls(symbol, config_rev, [], [], [[] for _ in FEATURES], [])
+
+    def __len__(self) -> int:
+        return len(self.t0)
+
+    def events(self) -> list[FeatureEvent]:
+        symbol, rev = self.symbol, self.config_rev
+        return [
+            {
+                "signal_id": sid,
+                "t0": t0,
+                "symbol": symbol,
+                "features": dict(zip(FEATURES, [v if v == v else None for v in row])),  # noqa: B905
+                "dqc": flags,
+                "config_rev": rev,
+            }
+            for sid, t0, flags, row in zip(
+                self.signal_id, self.t0, self.dqc, zip(*self.values, strict=True), strict=True
+            )
+        ]
+
+
 def _signal_id(symbol: str, t0: int, rev: str) -> str:
     """``chimera.model.signal_id_for(symbol, t0, rev)``, inlined: it is a quarter of the core's time
     per bar through the generic ``stable_hash`` (a test holds the two equal)."""
@@ -83,6 +121,14 @@ def step(
     state: FeatureState, ticks: TickArrays, cfg: FeatureConfig
 ) -> tuple[FeatureState, list[FeatureEvent]]:
     """Fold a batch of the symbol's own ticks in; emit one feature event per bar that closed."""
+    state, cols = step_columns(state, ticks, cfg)
+    return state, cols.events()
+
+
+def step_columns(
+    state: FeatureState, ticks: TickArrays, cfg: FeatureConfig
+) -> tuple[FeatureState, EventColumns]:
+    """:func:`step` with the closed bars' events as columns (what the shell encodes, no dict per event)."""
     ref = state.ref
     if len(ticks) and ref.open_bar.bucket >= 0:
         # event time is the venue's for both series: a reference bar that ended before this batch's
@@ -99,9 +145,9 @@ def step(
         late_unreported=main.late_unreported + late,
     )
     if not closed.bucket:
-        return replace(state, main=main, ref=ref), []
-    main, events = _close_main(state.symbol, main, closed, ref, cfg)
-    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), events
+        return replace(state, main=main, ref=ref), EventColumns.empty(state.symbol, cfg.config_rev)
+    main, cols = _close_main(state.symbol, main, closed, ref, cfg)
+    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), cols
 
 
 def step_reference(state: FeatureState, ticks: TickArrays, cfg: FeatureConfig) -> FeatureState:
@@ -122,8 +168,8 @@ def advance(state: FeatureState, now_ms: int, cfg: FeatureConfig) -> tuple[Featu
     main = replace(state.main, open_bar=open_bar)
     if not closed.bucket:
         return replace(state, main=main, ref=ref), []
-    main, events = _close_main(state.symbol, main, closed, ref, cfg)
-    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), events
+    main, cols = _close_main(state.symbol, main, closed, ref, cfg)
+    return replace(state, main=main, ref=_prune_reference(ref, main, cfg)), cols.events()
 
 
 def _close_reference(
@@ -163,26 +209,32 @@ def _prune_reference(ref: SeriesState, main: SeriesState, cfg: FeatureConfig) ->
 
 def _close_main(
     symbol: str, s: SeriesState, closed: BarColumns, ref: SeriesState, cfg: FeatureConfig
-) -> tuple[SeriesState, list[FeatureEvent]]:
+) -> tuple[SeriesState, EventColumns]:
     bars = closed.priced()
+    if not bars.bucket:  # intervals of book rows only: no bar closed
+        return s, EventColumns.empty(symbol, cfg.config_rev)
     n_atr, a_fast, a_slow = cfg.atr_n, 2.0 / (cfg.ema_fast + 1), 2.0 / (cfg.ema_slow + 1)
-    nb, pb, pc, tr_sum = s.bars, s.prev_bucket, s.prev_close, s.tr_sum
-    atr, ef, es = s.atr, s.ema_fast, s.ema_slow
-    buckets, prevs, rets = list(s.ret_bucket), list(s.ret_prev), list(s.ret)
-    n_hist = len(rets)
-    per_bar: list[tuple[float, int, float, float, float]] = []
-    for bucket, h, lo, c in zip(bars.bucket, bars.high, bars.low, bars.close, strict=True):
-        if nb == 0:
-            tr, ret, gap = h - lo, math.nan, 0
-            ef = es = c
-        else:
-            tr = max(h - lo, abs(h - pc), abs(lo - pc))
-            ret, gap = math.log(c / pc), bucket - pb - 1
-            buckets.append(bucket)
-            prevs.append(pb)
-            rets.append(ret)
-            ef += a_fast * (c - ef)
-            es += a_slow * (c - es)
+    # the per-bar columns by comprehensions over Python floats, the recursions (EMAs, ATR) by
+    # accumulate: the same operations in the same order as one bar at a time, so the same bits
+    # whatever the batch split (math.log, not NumPy's SIMD log, whose last bit may differ)
+    bucket, high, low, close = bars.bucket, bars.high, bars.low, bars.close
+    prev_c, prev_b = [s.prev_close, *close[:-1]], [s.prev_bucket, *bucket[:-1]]
+    log = math.log
+    ret_c = [log(c / p) for c, p in zip(close, prev_c, strict=True)]
+    gap_c = [b - p - 1 for b, p in zip(bucket, prev_b, strict=True)]
+    tr_c = [max(h - lo, abs(h - p), abs(lo - p)) for h, lo, p in zip(high, low, prev_c, strict=True)]
+    first = s.bars == 0  # the symbol's first bar: no return, no gap, H-L its true range, seeds the EMAs
+    ef0, es0 = (close[0], close[0]) if first else (s.ema_fast, s.ema_slow)
+    if first:
+        ret_c[0], gap_c[0], tr_c[0] = math.nan, 0, high[0] - low[0]
+    later = close[1:] if first else close
+    ef_c = list(accumulate(later, lambda e, c: e + a_fast * (c - e), initial=ef0))
+    es_c = list(accumulate(later, lambda e, c: e + a_slow * (c - e), initial=es0))
+    if not first:
+        ef_c, es_c = ef_c[1:], es_c[1:]
+    nb, tr_sum, atr = s.bars, s.tr_sum, s.atr
+    atr_c: list[float] = []
+    for tr in tr_c:
         nb += 1
         if nb < n_atr:
             tr_sum += tr
@@ -191,56 +243,51 @@ def _close_main(
             atr = tr_sum / n_atr
         else:
             atr = (atr * (n_atr - 1) + tr) / n_atr
-        per_bar.append((ret, gap, atr, ef, es))
-        pb, pc = bucket, c
+        atr_c.append(atr)
+    k = 1 if first else 0
+    n_hist = len(s.ret)
+    buckets, prevs, rets = [*s.ret_bucket, *bucket[k:]], [*s.ret_prev, *prev_b[k:]], [*s.ret, *ret_c[k:]]
+    pb, pc, ef, es = bucket[-1], close[-1], ef_c[-1], es_c[-1]
 
     n_new = len(rets) - n_hist
-    sig = rolling_std(np.asarray(rets, dtype=np.float64), n_new, cfg.rv_window).tolist()
+    sig: list[float] = rolling_std(np.asarray(rets, dtype=np.float64), n_new, cfg.rv_window).tolist()
     ref_spans = (ref.ret_bucket, ref.ret_prev, ref.ret)
     rho = rho_series((buckets, prevs, rets), n_new, ref_spans, cfg.rho_window, cfg.rho_min_pairs)
-    events: list[FeatureEvent] = []
-    sigma_prev, late, r, annual = s.sigma, s.late_unreported, 0, cfg.annualisation
-    rev, interval = cfg.config_rev, cfg.interval_ms
-    for i, (ret, gap, atr_v, ef_v, es_v) in enumerate(per_bar):
-        sigma = rho_v = math.nan
-        if ret == ret:  # not NaN: the bar has a return
-            sigma, rho_v = sig[r], rho[r]
-            r += 1
-        t0 = (bars.bucket[i] + 1) * interval
-        quiet_ms = t0 - bars.last_ts[i]
-        flags = flags_for(quiet_ms, gap, bars.crossed[i], ret, sigma_prev, late, atr_v, sigma, cfg)
+    if n_new < len(ret_c):  # the symbol's first bar has no return, so no rv or rho window either
+        sig, rho = [math.nan, *sig], [math.nan, *rho]
+    interval, annual = cfg.interval_ms, cfg.annualisation
+    t0 = [(b + 1) * interval for b in bars.bucket]
+    # sigma of the rv window ending at the bar before (OUTLIER's yardstick): the carried one first
+    sigma_prev = s.sigma
+    flags: list[list[str]] = []
+    late = s.late_unreported
+    for t, last_ts, gap, crossed, ret, atr_v, sigma in zip(
+        t0, bars.last_ts, gap_c, bars.crossed, ret_c, atr_c, sig, strict=True
+    ):
+        flags.append(flags_for(t - last_ts, gap, crossed, ret, sigma_prev, late, atr_v, sigma, cfg))
         late = 0
-        spread_n = bars.spread_n[i]
-        values = (
-            bars.open[i],
-            bars.high[i],
-            bars.low[i],
-            bars.close[i],
-            bars.volume[i],
-            bars.n_price[i],
-            ret,
-            atr_v,
-            sigma * annual,
-            rho_v,
-            bars.spread_last[i],
-            bars.spread_sum[i] / spread_n if spread_n else math.nan,
-            bars.depth_last[i],
-            ef_v,
-            es_v,
-            gap,
-        )
-        events.append(
-            {
-                "signal_id": _signal_id(symbol, t0, rev),
-                "t0": t0,
-                "symbol": symbol,
-                "features": dict(zip(FEATURES, [v if v == v else None for v in values])),  # noqa: B905
-                "dqc": flags,
-                "config_rev": rev,
-            }
-        )
-        if ret == ret:
+        if ret == ret:  # not NaN: the bar has a return
             sigma_prev = sigma
+    values: list[list[float] | list[int]] = [
+        bars.open,
+        bars.high,
+        bars.low,
+        bars.close,
+        bars.volume,
+        bars.n_price,
+        ret_c,
+        atr_c,
+        [x * annual for x in sig],
+        rho,
+        bars.spread_last,
+        [t / n if n else math.nan for t, n in zip(bars.spread_sum, bars.spread_n, strict=True)],
+        bars.depth_last,
+        ef_c,
+        es_c,
+        gap_c,
+    ]
+    rev = cfg.config_rev
+    cols = EventColumns(symbol, rev, t0, [_signal_id(symbol, t, rev) for t in t0], values, flags)
     keep = cfg.history
     new = replace(
         s,
@@ -255,6 +302,6 @@ def _close_main(
         ret_bucket=tuple(buckets[-keep:]),
         ret_prev=tuple(prevs[-keep:]),
         ret=tuple(rets[-keep:]),
-        late_unreported=late if not events else 0,
+        late_unreported=late if not t0 else 0,
     )
-    return new, events
+    return new, cols

@@ -37,12 +37,13 @@ class TickArrays:
             col = getattr(self, name)
             if col is not None and len(col) != n:
                 raise ValueError(f"column {name!r} has {len(col)} rows, ts has {n}")
-        if n > 1 and bool(np.any(self.ts[1:] < self.ts[:-1])):
+        # the arrays' own any/all: np.any's dispatch costs more than the check on a micro-batch
+        if n > 1 and (self.ts[1:] < self.ts[:-1]).any():
             raise ValueError("ts is not monotonic")
         price = self.price
-        if bool(np.any(price <= 0)) or bool(np.any(np.isinf(price))):
+        if (price <= 0).any() or np.isinf(price).any():
             raise ValueError("price must be positive and finite (NaN marks rows without a price)")
-        if not bool(np.all(self.qty >= 0)):  # also refuses NaN, which would poison the bar's volume
+        if not (self.qty >= 0).all():  # also refuses NaN, which would poison the bar's volume
             raise ValueError("qty must be >= 0 on every row (0 on rows without a trade)")
 
     def __len__(self) -> int:
@@ -93,10 +94,13 @@ def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
         depth = batch.column("depth_bid") + batch.column("depth_ask")
     elif batch.bid_qty is not None and batch.ask_qty is not None:
         depth = batch.column("bid_qty") + batch.column("ask_qty")
+    qty = batch.column("qty")
+    if not np.isfinite(qty).all():  # rare: nan_to_num costs more than the whole check
+        qty = np.nan_to_num(qty)
     return TickArrays(
         ts=batch.column("ts"),
         price=price,
-        qty=np.nan_to_num(batch.column("qty")),
+        qty=qty,
         bid=bid,
         ask=ask,
         spread_bp=spread,
