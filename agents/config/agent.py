@@ -8,40 +8,32 @@ starts and serves :mod:`agents.config.http` from it; until then the page answers
 
 from __future__ import annotations
 
-import asyncio
-
 from mode import Service
 
 from agents.app import app
 from agents.config.http import create_app
 from agents.config.store import ConfigStore
+from agents.stores import WorkerStores
 from agents.web import ASGIApp, mount
 from chimera.model import LiveClock
-from sinks.clickhouse.backend import ClickHouseBackend
-from sinks.clickhouse.factory import open_backend
-from sinks.redis import Keyspace, RedisClient, make_client
+from sinks.redis import Keyspace
 
 
 class ConfigRuntime(Service):
     api: ASGIApp | None = None
-    _redis: RedisClient | None = None
-    _backend: ClickHouseBackend | None = None
+    _stores: WorkerStores | None = None
 
     async def on_start(self) -> None:
         settings = app.settings
-        self._redis = make_client(settings, client_name=f"{settings.worker_id}-s10")
-        self._backend = await asyncio.to_thread(open_backend, settings)
-        store = ConfigStore(self._backend, self._redis, Keyspace.from_settings(settings), None, LiveClock())
+        self._stores = stores = WorkerStores(settings, f"{settings.worker_id}-s10")
+        keyspace = Keyspace.from_settings(settings)
+        store = ConfigStore(await stores.backend(), stores.redis(), keyspace, None, LiveClock())
         self.api = create_app(store)
 
     async def on_stop(self) -> None:
         self.api = None
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        if self._stores is not None:
+            await self._stores.close()
 
 
 runtime = ConfigRuntime()

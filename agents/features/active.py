@@ -32,10 +32,9 @@ from agents.config.kafka import TOPIC as CFG_TOPIC
 from agents.config.kafka import ConfigFollower
 from agents.config.store import ConfigStore
 from agents.features.config import FeatureConfig
+from agents.stores import WorkerStores
 from chimera.model import LiveClock
-from sinks.clickhouse.backend import ClickHouseBackend
-from sinks.clickhouse.factory import open_backend
-from sinks.redis import Keyspace, RedisClient, make_client
+from sinks.redis import Keyspace
 
 log = logging.getLogger(__name__)
 FOLLOWER_START_S = 20.0
@@ -50,8 +49,7 @@ class ActiveFeatures(Service):
         super().__init__()
         self.holder = ActiveConfig()
         self.follower: ConfigFollower | None = None
-        self._redis: RedisClient | None = None
-        self._backend: ClickHouseBackend | None = None
+        self._stores: WorkerStores | None = None
         self._bundle_read = asyncio.Event()
 
     @property
@@ -73,10 +71,9 @@ class ActiveFeatures(Service):
     async def _open(self) -> ConfigFollower:
         if self.follower is None:
             settings = app.settings
-            self._redis = make_client(settings, client_name=f"{settings.worker_id}-s2")
-            self._backend = await asyncio.to_thread(open_backend, settings)
+            self._stores = stores = WorkerStores(settings, f"{settings.worker_id}-s2")
             keyspace = Keyspace.from_settings(settings)
-            store = ConfigStore(self._backend, self._redis, keyspace, None, LiveClock())
+            store = ConfigStore(await stores.backend(), stores.redis(), keyspace, None, LiveClock())
             self.follower = ConfigFollower.for_worker(settings, self.holder, store)
         return self.follower
 
@@ -103,12 +100,8 @@ class ActiveFeatures(Service):
 
     async def _close_stores(self) -> None:
         self.follower = None
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        if self._stores is not None:
+            await self._stores.close()
 
     async def on_stop(self) -> None:
         await self._close_stores()

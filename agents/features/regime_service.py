@@ -29,10 +29,9 @@ from agents.features.active import active_features
 from agents.features.config import RegimeConfig
 from agents.features.regime import DAY_MS
 from agents.features.regime_job import closes_from_signals, run_regime_job
+from agents.stores import WorkerStores
 from chimera.model import Clock, LiveClock
-from sinks.clickhouse.backend import ClickHouseBackend
-from sinks.clickhouse.factory import open_backend
-from sinks.redis import Keyspace, RedisClient, make_client
+from sinks.redis import Keyspace
 from topics.codec import encode
 from topics.ops import MetricEvent
 
@@ -66,8 +65,7 @@ class RegimeScheduler:
         self.cfg = cfg or RegimeConfig()
         self.clock: Clock = clock or LiveClock()
         self.runs = 0
-        self._redis: RedisClient | None = None
-        self._backend: ClickHouseBackend | None = None
+        self._stores = WorkerStores(app.settings, f"{app.settings.worker_id}-s2-regime")
         self._keyspace = Keyspace.from_settings(app.settings)
         self._metrics = app.output_topic("metrics.events")
 
@@ -95,16 +93,11 @@ class RegimeScheduler:
             await self.at_start()
 
     async def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        await self._stores.close()
 
     async def run_if_due(self, as_of: int, now: int, at_start: bool) -> dict[str, Any] | None:
         """At start: run when the state is due; at midnight: run unless the key holds a pin."""
-        raw = await self._client().get(self._keyspace.regime_market_state())
+        raw = await self._stores.redis().get(self._keyspace.regime_market_state())
         if raw is not None and not _is_record(raw):
             log.info("regime is pinned (%r): the daily job leaves it", raw)
             return None
@@ -116,12 +109,12 @@ class RegimeScheduler:
     async def run(self, as_of: int) -> dict[str, Any] | None:
         symbol = self.symbol()
         since = as_of - (self.cfg.lookback_days + 2) * DAY_MS
-        backend = await self._clickhouse()
+        backend = await self._stores.backend()
         ts, close = await asyncio.to_thread(closes_from_signals, backend, symbol, since, as_of)
         sent: list[MetricEvent] = []
         try:
             record, metric = await run_regime_job(
-                self._client(), self._keyspace, ts, close, as_of, self.cfg, self.clock, sent.append
+                self._stores.redis(), self._keyspace, ts, close, as_of, self.cfg, self.clock, sent.append
             )
         except ValueError as exc:  # too few days of closes: no label (S3 skips with REGIME)
             log.warning("no regime label for %s as of %d: %s", symbol, as_of, exc)
@@ -130,16 +123,6 @@ class RegimeScheduler:
         self.runs += 1
         log.info("regime %s as of %d from %s (rev %s)", record["regime"], as_of, symbol, record["rev"])
         return record
-
-    def _client(self) -> RedisClient:
-        if self._redis is None:
-            self._redis = make_client(app.settings, client_name=f"{app.settings.worker_id}-s2-regime")
-        return self._redis
-
-    async def _clickhouse(self) -> ClickHouseBackend:
-        if self._backend is None:
-            self._backend = await asyncio.to_thread(open_backend, app.settings)
-        return self._backend
 
 
 def _is_record(raw: bytes | str) -> bool:
