@@ -34,7 +34,7 @@ import numpy as np
 
 from agents.features.bars import BarColumns, aggregate, close_due
 from agents.features.config import FeatureConfig
-from agents.features.dqc import flags_for
+from agents.features.dqc import flags_of
 from agents.features.state import FeatureState, SeriesState
 from agents.features.ticks import TickArrays
 from agents.features.windows import rho_series, rolling_std
@@ -110,11 +110,14 @@ class EventColumns:
         ]
 
 
-def _signal_id(symbol: str, t0: int, rev: str) -> str:
-    """``chimera.model.signal_id_for(symbol, t0, rev)``, inlined: it is a quarter of the core's time
-    per bar through the generic ``stable_hash`` (a test holds the two equal)."""
-    digest = hashlib.blake2b(f"{symbol}\x1f{t0}\x1f{rev}".encode(), digest_size=16).hexdigest()
-    return f"sig-{symbol}-{t0}-{digest[:8]}"
+def _signal_ids(symbol: str, t0s: list[int], rev: str) -> list[str]:
+    """``chimera.model.signal_id_for(symbol, t0, rev)`` of each ``t0``, inlined: through the generic
+    ``stable_hash`` it was a quarter of the core's time per bar (a test holds the two equal)."""
+    head, tail, prefix = f"{symbol}\x1f".encode(), f"\x1f{rev}".encode(), f"sig-{symbol}-"
+    blake2b = hashlib.blake2b
+    return [
+        f"{prefix}{t}-{blake2b(b'%b%d%b' % (head, t, tail), digest_size=16).digest()[:4].hex()}" for t in t0s
+    ]
 
 
 def step(
@@ -257,17 +260,14 @@ def _close_main(
         sig, rho = [math.nan, *sig], [math.nan, *rho]
     interval, annual = cfg.interval_ms, cfg.annualisation
     t0 = [(b + 1) * interval for b in bars.bucket]
-    # sigma of the rv window ending at the bar before (OUTLIER's yardstick): the carried one first
-    sigma_prev = s.sigma
-    flags: list[list[str]] = []
-    late = s.late_unreported
-    for t, last_ts, gap, crossed, ret, atr_v, sigma in zip(
-        t0, bars.last_ts, gap_c, bars.crossed, ret_c, atr_c, sig, strict=True
-    ):
-        flags.append(flags_for(t - last_ts, gap, crossed, ret, sigma_prev, late, atr_v, sigma, cfg))
-        late = 0
-        if ret == ret:  # not NaN: the bar has a return
-            sigma_prev = sigma
+    # sigma of the rv window ending at the bar before (OUTLIER's yardstick): the carried one first,
+    # then each bar's own (the symbol's first bar has none and leaves it as it was)
+    sigma_prev = [s.sigma, *sig[:-1]]
+    if first and len(sig) > 1:
+        sigma_prev[1] = s.sigma
+    late = [s.late_unreported] + [0] * (len(t0) - 1)  # the first event reports the late ticks
+    quiet = [t - last for t, last in zip(t0, bars.last_ts, strict=True)]
+    flags = flags_of(quiet, gap_c, bars.crossed, ret_c, sigma_prev, late, atr_c, sig, cfg)
     values: list[list[float] | list[int]] = [
         bars.open,
         bars.high,
@@ -287,7 +287,7 @@ def _close_main(
         gap_c,
     ]
     rev = cfg.config_rev
-    cols = EventColumns(symbol, rev, t0, [_signal_id(symbol, t, rev) for t in t0], values, flags)
+    cols = EventColumns(symbol, rev, t0, _signal_ids(symbol, t0, rev), values, flags)
     keep = cfg.history
     new = replace(
         s,
@@ -298,10 +298,10 @@ def _close_main(
         atr=atr,
         ema_fast=ef,
         ema_slow=es,
-        sigma=sigma_prev,
+        sigma=sig[-1],
         ret_bucket=tuple(buckets[-keep:]),
         ret_prev=tuple(prevs[-keep:]),
         ret=tuple(rets[-keep:]),
-        late_unreported=late if not t0 else 0,
+        late_unreported=0,
     )
     return new, cols

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 
 from agents.features.config import FeatureConfig
@@ -17,29 +16,39 @@ class Dqc(StrEnum):
     WARMUP = "WARMUP"  # a windowed feature (atr, rv) lacks history and is null
 
 
-def flags_for(
-    quiet_ms: int,
-    gap: int,
-    crossed: bool,
-    ret: float,
-    sigma_prev: float,
-    late: int,
-    atr: float,
-    sigma: float,
+_STALE, _GAP, _CROSSED, _OUTLIER, _LATE, _WARMUP = (f.value for f in Dqc)
+
+
+def flags_of(
+    quiet_ms: list[int],
+    gap: list[int],
+    crossed: list[bool],
+    ret: list[float],
+    sigma_prev: list[float],
+    late: list[int],
+    atr: list[float],
+    sigma: list[float],
     cfg: FeatureConfig,
-) -> list[str]:
-    """The flags of one closed bar; ``quiet_ms`` is the time from its last tick to its close."""
-    flags: list[str] = []
-    if quiet_ms > cfg.stale_ms:
-        flags.append(Dqc.STALE.value)
-    if gap > 0:
-        flags.append(Dqc.GAP.value)
-    if crossed:
-        flags.append(Dqc.CROSSED.value)
-    if abs(ret) > cfg.outlier_k * sigma_prev:  # False whenever either side is NaN
-        flags.append(Dqc.OUTLIER.value)
-    if late:
-        flags.append(Dqc.LATE.value)
-    if math.isnan(atr) or math.isnan(sigma):
-        flags.append(Dqc.WARMUP.value)
-    return flags
+) -> list[list[str]]:
+    """The flags of each closed bar (columns, one value per bar); ``quiet_ms`` is the time from a
+    bar's last tick to its close, ``sigma_prev`` the rv window's sigma at the bar before."""
+    stale_ms, k = cfg.stale_ms, cfg.outlier_k
+    out: list[list[str]] = []
+    for q, g, c, r, sp, n_late, a, s in zip(
+        quiet_ms, gap, crossed, ret, sigma_prev, late, atr, sigma, strict=True
+    ):
+        flags: list[str] = []
+        if q > stale_ms:
+            flags.append(_STALE)
+        if g > 0:
+            flags.append(_GAP)
+        if c:
+            flags.append(_CROSSED)
+        if abs(r) > k * sp:  # False whenever either side is NaN
+            flags.append(_OUTLIER)
+        if n_late:
+            flags.append(_LATE)
+        if a != a or s != s:  # NaN: a windowed feature still warming up
+            flags.append(_WARMUP)
+        out.append(flags)
+    return out
