@@ -4,10 +4,9 @@ regime job writes ``prod:{regime}:market:state`` before each day, the default bu
 decides. Each replay has its own topic prefix, Redis key prefix and ClickHouse database; both must
 give the same decisions, the same ids and the same ``signals`` rows.
 
-A slice, not the whole month, by default: ``CHIMERA_TEST_REPLAY_DAYS`` days from 2022-01-20 (5; the
-job has 19 complete days behind it there, of its 30-day lookback). More days than there are from 2022-01-20
-to the recording's end start the slice earlier, so that it ends with the recording:
-``CHIMERA_TEST_REPLAY_DAYS=33`` replays all of it (2021-12-31 23:01 to 2022-02-01 05:31 UTC). A day
+The whole month by default (33 days, 2021-12-31 23:01 to 2022-02-01 05:31 UTC: ~45,000 decisions,
+~2.5 min here with the two replays at once); ``CHIMERA_TEST_REPLAY_DAYS=N`` replays N days from
+2022-01-20, or the N days ending with the recording when there are fewer after it. A day
 with fewer than 5 prior days (``min_history``) has no label (the job is not run, the key is absent):
 S3 skips its bars with ``REGIME``, as a deployment without the history would. There is no position
 manager in the worker, so nothing releases the entry gate: the bundle's lease is set to 2 h of event
@@ -61,7 +60,7 @@ from features_kit import load_bars
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
-DAYS = int(os.environ.get("CHIMERA_TEST_REPLAY_DAYS", "5"))
+DAYS = int(os.environ.get("CHIMERA_TEST_REPLAY_DAYS", "33"))
 FIRST_DAY = 1_640_908_800_000  # 2021-12-31 00:00 UTC: the recording starts at 23:01
 LAST_DAY = 1_643_673_600_000  # 2022-02-01 00:00 UTC: it ends at 05:31
 START = min(1_642_636_800_000, LAST_DAY - (DAYS - 1) * DAY_MS)  # 2022-01-20 00:00 UTC, or earlier
