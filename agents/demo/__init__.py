@@ -4,6 +4,7 @@ summarise the run from its ClickHouse record.
 | module | job |
 |---|---|
 | ``cli.py`` | the command: files, bundle, stack, migrate, run, summary |
+| ``defaults.py`` | what is traded when not told: the bundle by the data's symbols, the regime |
 | ``stack.py`` | start the embedded parts the run needs; stop only those it started |
 | ``runner.py`` | the seam between the demo and what runs the pipeline (Totals, RunOutcome) |
 | ``inprocess.py`` | the default runner: the in-process engine (``agents.engine``) |

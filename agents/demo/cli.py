@@ -2,8 +2,10 @@
 SimVenue, on the embedded stack, recorded in ClickHouse, summarised from that record.
 
 With no FILE it replays what ships in ``data/``: the BTC perpetual month (1-minute bars) and the
-XRP perpetual week with its funding and marks. The default bundle lists BTCUSDT only, so XRP is
-decided on (and skipped as UNKNOWN_SYMBOL) but not traded; ``--bundle`` names another.
+XRP perpetual week with its funding and marks, traded on both perpetuals (the bundle and regime it
+picks when not told are ``agents.demo.defaults``'s: here the two-perpetual bundle on 5-minute bars,
+the regime pinned NORMAL because the two recordings are six weeks apart). ``--bundle`` and
+``--regime`` choose instead.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import click
 
 from agents.config.bundle import Bundle, BundleRefused, parse_bundle
 from agents.connectors.recordings import Record, load_files, select_files
-from agents.demo import inprocess
+from agents.demo import defaults, inprocess
 from agents.demo import kafka as kafka_path
 from agents.demo.runner import RunContext, Runner, RunOutcome
 from agents.demo.stack import Stack, ensure
@@ -31,8 +33,8 @@ from sinks.clickhouse.backend import ClickHouseError
 from sinks.clickhouse.factory import open_backend
 from sinks.clickhouse.migrate import migrate
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_BUNDLE = REPO / "agents" / "config" / "default_bundle.json"
+REPO = defaults.REPO
+DEFAULT_BUNDLE = defaults.DEFAULT_BUNDLE
 SHIPPED = [
     "data/nautilus/btc-perp-20211231-20220201_1m.csv",
     "data/freqtrade/XRP_USDT_USDT-5m-futures.feather",
@@ -110,18 +112,37 @@ def finish_stack(stack: Stack, keep: bool, settings: Settings) -> None:
     )
 
 
-@click.command()
+HELP = f"""Replay recorded market data through S1 → S2 → S3 → S4 → S6 on SimVenue, record the run in
+ClickHouse and print its summary: trades, win rate, PnL net of fees and funding, max drawdown,
+orders by type, average slippage, each checked against SQL over the record.
+
+With no FILE: the shipped BTC perpetual month (1-minute bars, 2021-12-31 .. 2022-02-01) and XRP
+perpetual week (5-minute bars, 2021-11-15 .. 21) with its 8-hourly funding rates and marks,
+traded on BOTH perpetuals with {defaults.BTC_XRP_BUNDLE.relative_to(REPO)}
+(S2 decides both on 5-minute bars: one bar length per bundle); funding is settled on open XRP
+positions every 8 h and is part of the PnL.
+
+Bundle, when --bundle is not given: {DEFAULT_BUNDLE.relative_to(REPO)} (BTCUSDT,
+1-minute bars) if it lists every symbol in the data, else the two-perpetual bundle.
+
+Regime, when --regime is not given: S2's daily job over the bundle's first symbol's closes; if
+that symbol has no data on a day another traded symbol has (the XRP week lies six weeks before
+the BTC month), {defaults.PINNED} is pinned instead and the summary says why.
+"""
+
+
+@click.command(help=HELP)
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--bundle", "bundle_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="config bundle JSON (default: the default bundle)")  # fmt: skip
+              default=None, help="config bundle JSON (default: by the data's symbols)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON line")
 @click.option(
     "--kafka",
     is_flag=True,
     help="run through Faust workers over Kafka instead (paced replay; Tansu unless settings name a broker)",
 )
-@click.option("--regime", type=click.Choice(["FROZEN", "NORMAL", "EXTREME"]), default=None,
-              help="pin the market regime (default: S2's daily job over the days seen so far)")  # fmt: skip
+@click.option("--regime", type=click.Choice(["FROZEN", "NORMAL", "EXTREME", defaults.DAILY]), default=None,
+              help=f"pin the regime, or {defaults.DAILY}: S2's daily job (default: see above)")  # fmt: skip
 @click.option("--database", default=None, help="ClickHouse database of the run (default bt_<run_id>)")
 @click.option("--initial-usdt", default="10000", show_default=True, help="starting futures wallet")
 @click.option("--keep-stack", is_flag=True, help="leave embedded parts the demo started running")
@@ -137,7 +158,6 @@ def demo(
     keep_stack: bool,
     no_progress: bool,
 ) -> None:
-    """Replay recorded market data through the whole pipeline on SimVenue and summarise the run."""
     settings = get_settings()
     try:
         initial = Decimal(initial_usdt)
@@ -146,10 +166,20 @@ def demo(
     if kafka and not kafka_path.READY:
         raise click.ClickException(kafka_path.NOT_READY)
     paths = list(files) or shipped_files()
-    bundle = load_bundle(bundle_path or DEFAULT_BUNDLE)
+    given = load_bundle(bundle_path) if bundle_path else None
+    progress = not no_progress
+    began = time.perf_counter()
+    try:
+        records = load(paths, progress)  # before the stack: the default bundle follows the data
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    load_s = time.perf_counter() - began
+    choice = defaults.choose(records, given, regime)
+    bundle = choice.bundle
+    for note in choice.notes:
+        say(note)
     run_id = new_run_id()
     db_name = database or f"bt_{run_id}"
-    progress = not no_progress
     try:
         stack = ensure(settings, kafka=kafka)
     except StackError as exc:
@@ -157,13 +187,10 @@ def demo(
     if stack.started:
         say(f"embedded stack was not running: {stack.describe()} (data dir {settings.data_dir.resolve()})")
     try:
-        began = time.perf_counter()
-        records = load(paths, progress)
-        load_s = time.perf_counter() - began
         backend = open_backend(settings, database=db_name)
         try:
             migrate(backend)
-            ctx = RunContext(settings, db_name, run_id, regime, initial)
+            ctx = RunContext(settings, db_name, run_id, choice.regime, initial)
             runner: Runner = kafka_runner() if kafka else inprocess.run
             outcome = run_records(records, bundle, ctx, runner, progress)
             summary = Summary(
@@ -178,7 +205,8 @@ def demo(
                 wall_s=outcome.wall_s,
                 events_per_s=outcome.events_per_s,
                 initial_usdt=initial,
-                notes=[f"loaded in {load_s:.1f} s", *outcome.notes],
+                regime=choice.regime or defaults.DAILY,
+                notes=[f"loaded in {load_s:.1f} s", *choice.notes, *outcome.notes],
             )
             read(backend, outcome, summary)
         finally:

@@ -42,13 +42,16 @@ class Summary:
     wall_s: float
     events_per_s: float
     initial_usdt: Decimal
+    regime: str = "DAILY"  # the pinned label, or DAILY: S2's daily job
     trades: int = 0
     wins: int = 0
     open_positions: int = 0
     end_of_run_closes: int = 0
     pnl_net: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
-    funding: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)  # received (> 0) / paid (< 0)
+    funding_settlements: int = 0
+    by_symbol: dict[str, dict[str, Any]] = field(default_factory=dict)  # trades, wins, pnl_net, funding
     max_drawdown: Decimal = Decimal(0)
     max_drawdown_pct: float = 0.0
     orders_by_type: dict[str, int] = field(default_factory=dict)
@@ -119,13 +122,19 @@ def read(db: ClickHouseBackend, outcome: RunOutcome, summary: Summary) -> Summar
     )
     s.decisions = dict(reasons.most_common())
     positions = db.query(
-        "SELECT pos_id, argMax(status, seq), argMax(realized_pnl, seq) "
-        "FROM positions_snapshots FINAL GROUP BY pos_id"
+        "SELECT symbol, argMax(status, seq), argMax(realized_pnl, seq) "
+        "FROM positions_snapshots FINAL GROUP BY pos_id, symbol"
     ).rows
     closed = [pnl for _, status, pnl in positions if status == "CLOSED"]
     s.trades, s.wins = len(closed), sum(1 for p in closed if p > 0)
     s.open_positions = len(positions) - len(closed)
     s.pnl_net = sum((pnl for _, _, pnl in positions), Decimal(0))
+    for sym, status, pnl in sorted(positions):
+        row = s.by_symbol.setdefault(str(sym), _symbol_row())
+        row["pnl_net"] += pnl
+        if status == "CLOSED":
+            row["trades"] += 1
+            row["wins"] += int(pnl > 0)
     path = db.query(
         "SELECT ts, pos_id, seq, realized_pnl + unrealized_pnl "
         "FROM positions_snapshots FINAL ORDER BY ts, pos_id, seq"
@@ -146,11 +155,22 @@ def read(db: ClickHouseBackend, outcome: RunOutcome, summary: Summary) -> Summar
     )
     s.fills, s.fees, s.slippage_fills = int(n_fills), Decimal(fees or 0), int(slip_n)
     s.slippage_bps = float(slip) if slip_n else None
-    n_funding, funding = _one(db, "SELECT count(), sum(amount_usdt) FROM funding_records FINAL")
-    s.funding = Decimal(funding or 0)
+    by_sym = db.query(
+        "SELECT symbol, count(), sum(amount_usdt) FROM funding_records FINAL GROUP BY symbol ORDER BY symbol"
+    ).rows
+    for sym, n, amount in by_sym:
+        row = s.by_symbol.setdefault(str(sym), _symbol_row())
+        row["funding"], row["funding_settlements"] = Decimal(amount), int(n)
+    n_funding = sum(int(n) for _, n, _ in by_sym)
+    s.funding = sum((Decimal(a) for _, _, a in by_sym), Decimal(0))
+    s.funding_settlements = n_funding
     s.end_of_run_closes = t.end_of_run_closes
     s.checks = _checks(db, s, t, reasons, TOL + int(n_funding) * PER_SETTLEMENT)
     return s
+
+
+def _symbol_row() -> dict[str, Any]:
+    return {"trades": 0, "wins": 0, "pnl_net": Decimal(0), "funding": Decimal(0), "funding_settlements": 0}
 
 
 def _checks(
@@ -204,6 +224,13 @@ def _usdt(x: Decimal) -> str:
     return f"{x:,.2f} USDT"
 
 
+def _symbol_line(sym: str, r: dict[str, Any]) -> str:
+    line = f"{sym} {r['trades']:,} trades, {_usdt(r['pnl_net'])}"
+    if r["funding_settlements"]:
+        line += f" (funding {_usdt(r['funding'])} over {r['funding_settlements']} settlements)"
+    return line
+
+
 def render(s: Summary) -> str:
     """The summary as text for a terminal."""
     rate = f"{s.win_rate:.1%}" if s.win_rate is not None else "n/a"
@@ -214,7 +241,9 @@ def render(s: Summary) -> str:
         f"{s.slippage_bps:+.2f} bps over {s.slippage_fills:,} fills" if s.slippage_bps is not None else "n/a"
     )
     total = sum(s.decisions.values())
+    regime = "S2's daily job" if s.regime == "DAILY" else f"pinned {s.regime}"
     reasons = ", ".join(f"{k} {v:,}" for k, v in s.decisions.items())
+    per_symbol = "; ".join(_symbol_line(sym, r) for sym, r in s.by_symbol.items())
     checks = "  ".join(f"{c.name} {'ok' if c.ok else 'MISMATCH'}" for c in s.checks)
     lines = [
         f"chimera demo: run {s.run_id} ({s.engine}), bundle {s.bundle_id} rev {s.bundle_rev}",
@@ -222,11 +251,13 @@ def render(s: Summary) -> str:
         f"in {s.wall_s:.1f} s: {s.events_per_s:,.0f} events/s",
         f"  trades        {s.trades:,} closed{at_end}, {s.open_positions} open; win rate {rate}",
         f"  PnL net       {_usdt(s.pnl_net)} ({ret:+.2%} of {_usdt(s.initial_usdt)}) = gross {_usdt(s.gross)}"
-        f" - fees {_usdt(s.fees)} + funding {_usdt(s.funding)}",
+        f" - fees {_usdt(s.fees)} + funding {_usdt(s.funding)} ({s.funding_settlements} settlements)",
+        f"  by symbol     {per_symbol or 'no positions'}",
         f"  max drawdown  {_usdt(s.max_drawdown)} ({s.max_drawdown_pct:+.2%} from the peak)",
         f"  orders        {orders}",
         f"  slippage      {slip} (vs mid at send; + is against us)",
         f"  decisions     {total:,}: {reasons}",
+        f"  regime        {regime}",
         f"  record        ClickHouse database {s.database}; checked against the engine: {checks}",
     ]
     bad = [c for c in s.checks if not c.ok]
