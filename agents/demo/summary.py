@@ -164,9 +164,27 @@ def read(db: ClickHouseBackend, outcome: RunOutcome, summary: Summary) -> Summar
     n_funding = sum(int(n) for _, n, _ in by_sym)
     s.funding = sum((Decimal(a) for _, _, a in by_sym), Decimal(0))
     s.funding_settlements = n_funding
+    s.notes += _funding_past_data(db)
     s.end_of_run_closes = t.end_of_run_closes
     s.checks = _checks(db, s, t, reasons, TOL + int(n_funding) * PER_SETTLEMENT)
     return s
+
+
+def _funding_past_data(db: ClickHouseBackend) -> list[str]:
+    """Settlements after a symbol's last bar: a position held over a gap in its recording (the
+    shipped XRP week ends six weeks before the BTC month does) is paid funding all the while, on
+    the recorded rates and marks where they go on, else the last ones."""
+    last = dict(db.query("SELECT symbol, max(t0) FROM signals FINAL GROUP BY symbol").rows)
+    rows = db.query("SELECT symbol, funding_time, amount_usdt FROM funding_records FINAL").rows
+    late: dict[str, list[Decimal]] = {}
+    for sym, when, amount in rows:
+        if sym in last and when > last[sym]:
+            late.setdefault(str(sym), []).append(Decimal(amount))
+    return [
+        f"{sym}: {len(a)} funding settlements ({_usdt(sum(a, Decimal(0)))}) fell after its last bar, "
+        "on a position held past the end of its data"
+        for sym, a in sorted(late.items())
+    ]
 
 
 def _symbol_row() -> dict[str, Any]:
