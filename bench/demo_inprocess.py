@@ -2,9 +2,9 @@
 its funding and marks), two ways:
 
 1. engine: ``run_backtest`` in this process on real Redis (``--redis``, the test stack's by
-   default) and chdb in this process (a temp store), the default bundle, the regime from S2's
-   daily job logic: load time, engine wall and CPU time, events/s, where the time went (per
-   service, wall clock measured around each call), and the run's figures;
+   default) and chdb in this process (a temp store), the bundle and regime ``chimera demo`` picks
+   for this data (agents/demo/defaults.py): load time, engine wall and CPU time, events/s, where
+   the time went (per service, wall clock measured around each call), and the run's figures;
 2. cli: ``chimera demo --json`` as a user runs it, on its own embedded stack (fresh data dir, free
    ports; it starts redis-server and the chdb owner and stops them): its total wall time and the
    summary it printed (``--no-cli`` skips it).
@@ -36,9 +36,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.config.bundle import parse_bundle
 from agents.connectors.recordings import load_files
-from agents.demo.cli import DEFAULT_BUNDLE, SHIPPED
+from agents.demo import defaults
+from agents.demo.cli import SHIPPED
 from agents.engine import EngineConfig, drop_keys, run_backtest
 from agents.engine.engine import wallet_total
 from sinks.clickhouse.chdb_backend import ChdbBackend
@@ -83,15 +83,16 @@ def load_avg() -> float:
 
 
 async def engine_run(redis_url: str) -> dict[str, Any]:
-    bundle = parse_bundle(DEFAULT_BUNDLE.read_text())
     began = time.perf_counter()
     records = list(load_files([REPO / p for p in SHIPPED]))
     load_s = time.perf_counter() - began
+    choice = defaults.choose(records, None, None)  # what `chimera demo` trades on this data
+    bundle = choice.bundle
     store = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     db = ChdbBackend(store, "bench_demo")
     migrate(db)
     redis = make_client(url=redis_url, client_name="bench-demo")
-    cfg = EngineConfig()
+    cfg = EngineConfig(regime=choice.regime)
     instrument()
     cpu = time.process_time()
     result = await run_backtest(records, bundle, redis, db, cfg)
@@ -104,6 +105,8 @@ async def engine_run(redis_url: str) -> dict[str, Any]:
         "records": result.counts.records,
         "ticks": result.counts.ticks,
         "batches": result.counts.batches,
+        "bundle": bundle.bundle_id,
+        "regime": choice.regime or defaults.DAILY,
         "decisions": len(result.decisions),
         "load_s": round(load_s, 2),
         "engine_wall_s": round(result.wall_s, 2),
