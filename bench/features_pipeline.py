@@ -367,6 +367,12 @@ def run_s2(
         got = read_records(args.bootstrap, prefix + "feat.events", len(expected), args.timeout, proc)
     finally:
         stop(proc)
+    fill = [
+        line
+        for line in (tmp / "s2.log").read_text(errors="replace").splitlines()
+        if "features windows:" in line
+    ]
+    print(fill[-1].split("]: ")[-1] if fill else "no window fill logged")
     events = []
     for value, _ in got:
         ev = json.loads(value)

@@ -34,8 +34,8 @@ from pydantic import BaseModel
 from agents.app import app
 from agents.features.active import active_features
 from agents.features.config import FeatureConfig
-from agents.features.core import FeatureEvent, step, step_reference
-from agents.features.encode import encode_events
+from agents.features.core import step_columns, step_reference
+from agents.features.encode import encode_columns
 from agents.features.regime_service import regime_scheduler  # noqa: F401  (runs the daily job)
 from agents.features.send import BatchSender
 from agents.features.tables import FeatureEntry, load, store
@@ -61,11 +61,6 @@ def to_ticks(batch: BaseModel) -> TickArrays:
     """The core's input; ValueError (to the DLQ) for values the core refuses, e.g. a negative price."""
     assert isinstance(batch, MarketBatch)
     return ticks_from_batch(batch, current_config().depth_levels)
-
-
-def encode(event: FeatureEvent) -> bytes:
-    """The wire form, checked against the ``feat.events`` contract on the way out."""
-    return encode_events([event])[0]
 
 
 def skipped(d: Delivery[TickArrays]) -> None:
@@ -102,12 +97,11 @@ class Window:
             skipped(d)  # redelivered after a crash: already in the state, its events already sent
             return
         if d.topic == "mkt.perp":
-            state, events = step(entry.state, d.value, self.cfg)
+            state, events = step_columns(entry.state, d.value, self.cfg)
+            # the wire bytes straight from the columns, checked against the contract (encode.py)
+            self.out.extend(d.partition, d.key.encode(), encode_columns(events))
         else:
-            state, events = step_reference(entry.state, d.value, self.cfg), []
-        key = d.key.encode()
-        for value in encode_events(events):
-            self.out.add(d.partition, key, value)
+            state = step_reference(entry.state, d.value, self.cfg)
         self.entries[d.key] = (entry.after(state, d.topic, d.offset), d.partition)
 
     async def close(self) -> None:
@@ -136,11 +130,20 @@ class Windows:
         return self.current
 
     async def events(self) -> AsyncIterator[EventT]:
-        async for event in self.stream.events():
-            self.seen.append(event)
-            yield event
-            if len(self.seen) >= WINDOW_BATCHES or getattr(self.channel, "empty", lambda: True)():
-                await self.close()
+        try:
+            async for event in self.stream.events():
+                self.seen.append(event)
+                yield event
+                if len(self.seen) >= WINDOW_BATCHES or getattr(self.channel, "empty", lambda: True)():
+                    await self.close()
+        finally:  # how full the windows ran: 1 record per window pays a round trip per batch
+            n = windows["windows"]
+            log.info(
+                "features windows: %d, records %d, %.1f per window",
+                n,
+                windows["records"],
+                windows["records"] / max(n, 1),
+            )
 
     async def close(self) -> None:
         if self.current is not None:
