@@ -12,6 +12,12 @@ columns (``mid``, ``spread_bp``, depth) are features and are plain floats. A col
 the batch has (e.g. ``bid`` in a batch of trades) is ``None``; a row that lacks a value in a
 present column holds NaN (encoded as the JSON constant ``NaN``).
 
+Versions: v2 adds ``closed_ts``, when S1 closed the batch (the window's end on the event clock of
+a replay, the connector's clock live; never before ``last_ts``). It is where a consumer that keeps
+an event-time clock of its own (S4's paper venue) puts it once the batch is handed on, as the
+in-process engine does at its batch timer. A v1 batch (records and recordings from before) has
+none and closes at its last tick: :attr:`MarketBatch.close_ts`.
+
 JSON is fast enough here (``bench/replay_publish.py``, BTC month): a 4-tick batch is ~310 bytes
 and decodes + validates in ~36 µs; a 240-tick batch is ~10 KB at ~100 µs, i.e. ~2.4 M ticks/s, so
 a binary columnar encoding would not move the bottleneck (the Python work per tick upstream).
@@ -50,12 +56,13 @@ class MarketBatch(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
-    v: Literal[1] = 1
+    v: Literal[1, 2] = 1
     symbol: str = Field(min_length=1)
     market: Market
     seq: int = Field(ge=0)
     first_ts: int = Field(ge=0, description="event time of the first row, epoch ms")
     last_ts: int = Field(ge=0, description="event time of the last row, epoch ms")
+    closed_ts: int | None = Field(None, description="v2: when S1 closed the batch, epoch ms")
 
     ts: list[int]
     kind: list[TickKind]
@@ -91,7 +98,16 @@ class MarketBatch(BaseModel):
             raise ValueError("first_ts/last_ts do not match the ts column")
         if self.ts != sorted(self.ts):
             raise ValueError("ts is not monotonic inside the batch")
+        if (self.v == 2) != (self.closed_ts is not None):
+            raise ValueError("closed_ts is the v2 field: a v2 batch has it, a v1 batch has not")
+        if self.closed_ts is not None and self.closed_ts < self.last_ts:
+            raise ValueError("closed_ts is before last_ts: a batch closes after its last row")
         return self
+
+    @property
+    def close_ts(self) -> int:
+        """When the batch was closed: ``closed_ts``, or the last tick for a v1 batch."""
+        return self.last_ts if self.closed_ts is None else self.closed_ts
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -5,6 +5,13 @@ exact Decimal prices, :class:`~topics.market.FundingEvent` and :class:`Malformed
 :class:`MicroBatcher` turns a time-ordered stream of ticks into one
 :class:`~topics.market.MarketBatch` per symbol per event-time window (DESIGN §1.7): a batch closes
 when the stream's event time passes ``first_ts + window_ms`` or when it holds ``max_ticks`` rows.
+
+Each batch says when it was closed (``closed_ts``, MarketBatch v2), the time S4's paper venue moves
+to before the batch is handed on, as the in-process engine moves its venue at the batch timer. On
+the event clock (a replay; ``at`` not given) that is the window's end for a window that ran out (a
+timer firing on time, however late the next tick shows it), the filling tick for a full batch, and
+the latest event time seen at the end of input. Live, the caller passes ``at``, its own clock when
+it closes them; never before a batch's last tick (an exchange's stamps may run ahead of ours).
 """
 
 from __future__ import annotations
@@ -91,38 +98,47 @@ class MicroBatcher:
         self._seq: dict[tuple[Market, str], int] = {}
         self._last_ts: dict[tuple[Market, str], int] = {}
         self._deadline = math.inf  # the earliest end of an open window
+        self._now = 0  # the latest event time seen (any symbol)
 
-    def add(self, ev: MarketEvent) -> list[MarketBatch]:
-        """Add one tick; return the batches it closed (other symbols' windows included)."""
+    def add(self, ev: MarketEvent, at: int | None = None) -> list[MarketBatch]:
+        """Add one tick; return the batches it closed (other symbols' windows included), closed
+        ``at`` (live: the caller's clock; see the module's doc for the event clock's)."""
         key = (ev.market, ev.symbol)
         last = self._last_ts.get(key)
         if last is not None and ev.ts < last:
             raise ValueError(f"{ev.symbol} {ev.market}: event time went back from {last} to {ev.ts}")
         self._last_ts[key] = ev.ts
-        out = self.close_due(ev.ts)
+        self._now = max(self._now, ev.ts)
+        out = self.close_due(ev.ts, at)
         batch = self._open.get(key)
         if batch is None:
             batch = self._open[key] = _Open(first_ts=ev.ts)
             self._deadline = min(self._deadline, ev.ts + self.window_ms)
         self._append(batch, ev)
         if len(batch.rows) >= self.max_ticks:
-            out.append(self._close(key))
+            out.append(self._close(key, ev.ts if at is None else at))
         return out
 
-    def close_due(self, ts: int) -> list[MarketBatch]:
+    def close_due(self, ts: int, at: int | None = None) -> list[MarketBatch]:
         """Close the batches whose window ended by event time ``ts`` (a live connector's timer:
-        a quiet symbol's batch must not wait for that symbol's next tick)."""
+        a quiet symbol's batch must not wait for that symbol's next tick), each closed ``at`` or,
+        on the event clock, at its window's end."""
         if ts < self._deadline:
             return []
         window = self.window_ms
-        out = [self._close(k) for k, o in list(self._open.items()) if ts >= o.first_ts + window]
+        out = [
+            self._close(k, o.first_ts + window if at is None else at)
+            for k, o in list(self._open.items())
+            if ts >= o.first_ts + window
+        ]
         self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
         return out
 
-    def flush(self) -> list[MarketBatch]:
-        """Close every open batch (end of input)."""
+    def flush(self, at: int | None = None) -> list[MarketBatch]:
+        """Close every open batch (end of input), ``at`` or at the latest event time seen."""
         self._deadline = math.inf
-        return [self._close(k) for k in list(self._open)]
+        closed_at = self._now if at is None else at
+        return [self._close(k, closed_at) for k in list(self._open)]
 
     def _append(self, batch: _Open, ev: MarketEvent) -> None:
         head = (
@@ -168,7 +184,7 @@ class MicroBatcher:
         spread = (fask - fbid) / mid * 1e4 if mid else NAN
         batch.rows.append((*head, fbid, fask, _f(bid_qty), _f(ask_qty), mid, spread, *depth))
 
-    def _close(self, key: tuple[Market, str]) -> MarketBatch:
+    def _close(self, key: tuple[Market, str], closed_at: int) -> MarketBatch:
         batch = self._open.pop(key)
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1
@@ -180,8 +196,15 @@ class MicroBatcher:
             pad = [None] * (len(batch.rows) - len(batch.levels))  # rows before the first book row
             per_row = [lv or (empty, empty, empty, empty) for lv in pad + batch.levels]
             fields.update(zip(LEVEL_COLUMNS, map(list, zip(*per_row, strict=True)), strict=True))
+        last_ts = fields["ts"][-1]
         fields.update(
-            symbol=key[1], market=key[0], seq=seq, first_ts=fields["ts"][0], last_ts=fields["ts"][-1]
+            v=2,
+            symbol=key[1],
+            market=key[0],
+            seq=seq,
+            first_ts=fields["ts"][0],
+            last_ts=last_ts,
+            closed_ts=max(closed_at, last_ts),
         )
         return MarketBatch.model_validate(fields)
 

@@ -44,6 +44,8 @@ def merge(batches: list[MarketBatch]) -> MarketBatch:
         "seq": first.seq,
         "first_ts": first.first_ts,
         "last_ts": last.last_ts,
+        "v": last.v,
+        "closed_ts": last.closed_ts,
     }
     for name in DENSE_COLUMNS:
         fields[name] = [v for b in batches for v in getattr(b, name)]

@@ -71,7 +71,9 @@ def test_the_trading_path_is_co_partitioned_by_symbol() -> None:
 @pytest.mark.parametrize("name", list(DESIGN_TOPICS))
 def test_each_schema_is_versioned_frozen_and_strict(name: str) -> None:
     for model in union_members(TOPICS[name].schema):
-        assert model.model_fields["v"].annotation == typing.Literal[1], model
+        versions = typing.get_args(model.model_fields["v"].annotation)  # 1, 2, ... (each still read)
+        assert versions == tuple(range(1, len(versions) + 1)), model
+        assert model.model_fields["v"].default == 1, model  # a record with no v is a v1 record
         assert model.model_config.get("frozen") and model.model_config.get("extra") == "forbid", model
         field = KEY_FIELDS[TOPICS[name].key]
         assert field is None or field in model.model_fields, (model, field)
@@ -89,10 +91,33 @@ def test_each_topic_round_trips(name: str) -> None:
             assert encode(back) == raw
             if isinstance(model, MarketBatch):  # NaN marks absent cells, and NaN != NaN
                 assert isinstance(back, MarketBatch)
+                assert (back.v, back.closed_ts, back.close_ts) == (model.v, model.closed_ts, model.close_ts)
                 for col in ("ts", "price", "qty", "bid", "ask"):
                     assert np.array_equal(back.column(col), model.column(col), equal_nan=True)
             else:
                 assert back == model
+
+
+def test_a_market_batch_says_when_s1_closed_it_from_v2_and_a_v1_record_still_reads() -> None:
+    v1, v2 = examples()["mkt.perp"]
+    old = json.loads(encode(v1))
+    assert "closed_ts" not in old and old["v"] == 1
+    del old["v"]  # a record from before the field: no v at all reads as v1
+    back = decode("mkt.perp", json.dumps(old))
+    assert isinstance(back, MarketBatch) and (back.v, back.closed_ts) == (1, None)
+    assert back.close_ts == back.last_ts  # closed at its last tick, as every batch was before
+    wire = json.loads(encode(v2))
+    assert (wire["v"], wire["closed_ts"]) == (2, v2.last_ts + 95)
+    again = decode("mkt.perp", encode(v2))
+    assert isinstance(again, MarketBatch) and again.close_ts == v2.last_ts + 95
+    bad = [
+        ({**wire, "v": 1}, "closed_ts is the v2 field"),
+        ({**old, "v": 2}, "closed_ts is the v2 field"),
+        ({**wire, "closed_ts": v2.last_ts - 1}, "closed_ts is before last_ts"),
+    ]
+    for doc, reason in bad:
+        with pytest.raises(TopicDecodeError, match=reason):
+            decode("mkt.perp", json.dumps(doc))
 
 
 def test_money_travels_as_exact_strings() -> None:
@@ -129,6 +154,7 @@ INVALID: list[tuple[str, dict[str, typing.Any], str]] = [
     ("alerts", {"level": "FATAL"}, "level"),
     ("mkt.funding", {"rate": 0.0001}, "rate"),
     ("mkt.perp", {"price": ["a", 1.0]}, "price[0]"),
+    ("mkt.perp", {"v": 3}, "v"),
     ("alerts", {"v": 2}, "v"),
     ("alerts", {"colour": "red"}, "colour"),
 ]

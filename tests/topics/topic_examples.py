@@ -39,8 +39,11 @@ CLIENT_ID = client_order_id_for(INTENT, 0)
 NAN = float("nan")
 
 
-def market_batch(market: Market = Market.FUT) -> MarketBatch:
+def market_batch(market: Market = Market.FUT, closed_ts: int | None = None) -> MarketBatch:
+    """v1 (as recorded before S1 stamped its close), or v2 closed at ``closed_ts``."""
     return MarketBatch(
+        v=1 if closed_ts is None else 2,
+        closed_ts=closed_ts,
         symbol=SYM,
         market=market,
         seq=0,
@@ -331,7 +334,7 @@ def examples() -> dict[str, list[BaseModel]]:
     """Valid messages per logical topic: every declared topic has at least one."""
     return {
         "mkt.spot": [market_batch(Market.SPOT)],
-        "mkt.perp": [market_batch(Market.FUT)],
+        "mkt.perp": [market_batch(Market.FUT), market_batch(Market.FUT, closed_ts=T0 + 100)],
         "mkt.funding": [funding()],
         "feat.events": [feature_event()],
         "sig.events": [decision("open"), decision("skip")],

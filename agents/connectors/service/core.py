@@ -109,7 +109,7 @@ class MarketDataCore:
         if verdict == "restamped":
             self.stats.restamped += 1
             self.out_of_order.count(record.market, verdict, now)
-        out.extend(self._publish(self.batcher.add(ev), now))
+        out.extend(self._publish(self.batcher.add(ev, received_ms), now))  # live: closed on our clock
         return out
 
     def on_ping(self, source: str, rtt_ms: float, now_ms: int) -> list[Message]:
@@ -120,13 +120,14 @@ class MarketDataCore:
     def on_timer(self, now_ms: int) -> list[Message]:
         """Live: close the windows that ended by our clock, report the metrics that are due."""
         out = self._metrics(now_ms)
-        out.extend(self._publish(self.batcher.close_due(now_ms - self.config.close_grace_ms), now_ms))
+        due = self.batcher.close_due(now_ms - self.config.close_grace_ms, now_ms)
+        out.extend(self._publish(due, now_ms))
         return out
 
     def finish(self, now_ms: int | None = None) -> list[Message]:
         """End of input: every open batch, then the metrics of the last (partial) window."""
         now = self.event_now if now_ms is None else now_ms
-        out = self._publish(self.batcher.flush(), now)
+        out = self._publish(self.batcher.flush(now_ms), now)
         # report the open windows: time is moved to their end, the input is over
         end = max((m.windows.end or 0) for m in (self.throughput, self.latency, self.out_of_order))
         out.extend(self._metrics(max(now, end)))

@@ -64,6 +64,35 @@ def test_symbols_batch_separately_and_a_late_tick_closes_others_windows() -> Non
     assert {(b.symbol, b.market, b.seq) for b in same_name_spot} == {("B", FUT, 1), ("B", SPOT, 0)}
 
 
+def test_each_batch_says_when_s1_closed_it() -> None:
+    """Event clock: a window that ran out closed at its end (the timer, however late the next tick
+    shows it), a full batch at its filling tick, the end of input at the latest time seen; live,
+    at the caller's clock, never before the batch's last tick."""
+    batcher = MicroBatcher(window_ms=100, max_ticks=3)
+    closed = [b for ts in (0, 10, 20, 30, 99, 250) for b in batcher.add(trade(ts))]
+    closed += batcher.add(trade(260, symbol="B"))
+    closed += batcher.flush()
+    assert [(b.symbol, b.ts, b.v, b.closed_ts) for b in closed] == [
+        ("BTCUSDT", [0, 10, 20], 2, 20),  # full
+        ("BTCUSDT", [30, 99], 2, 130),  # its window [30, 130) ended before the tick at 250
+        ("BTCUSDT", [250], 2, 260),  # end of input: B's tick at 260 was the last
+        ("B", [260], 2, 260),
+    ]
+    assert [b.close_ts for b in closed] == [b.closed_ts for b in closed]
+
+    live = MicroBatcher(window_ms=100, max_ticks=2)
+    assert live.add(trade(1_000), at=990) == []
+    [timer] = live.close_due(1_100, at=1_104)  # the connector's timer, on its own clock
+    [full] = live.add(trade(1_200), at=1_203) + live.add(trade(1_201), at=1_204)
+    live.add(trade(1_300))
+    [ahead] = live.flush(at=1_250)  # the exchange's stamp ran ahead of our clock
+    assert [(b.ts, b.closed_ts) for b in (timer, full, ahead)] == [
+        ([1_000], 1_104),
+        ([1_200, 1_201], 1_204),
+        ([1_300], 1_300),
+    ]
+
+
 def test_close_due_flushes_a_quiet_symbol_by_the_watermark() -> None:
     batcher = MicroBatcher(window_ms=50, max_ticks=100)
     batcher.add(trade(0, symbol="A"))
@@ -137,7 +166,9 @@ def test_invalid_batches_are_refused_with_the_reason() -> None:
     with pytest.raises(ValidationError, match="kind"):
         MarketBatch.decode(MarketBatch(**good).encode().replace(b'"t"', b'"z"', 1))
     with pytest.raises(ValidationError, match="v"):
-        MarketBatch(**{**good, "v": 2})
+        MarketBatch(**{**good, "v": 3})
+    with pytest.raises(ValidationError, match="closed_ts is the v2 field"):
+        MarketBatch(**{**good, "v": 1})
 
 
 def test_funding_event_keeps_money_exact() -> None:

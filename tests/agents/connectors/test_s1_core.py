@@ -133,6 +133,8 @@ def test_core_replay_batches_in_event_time_and_routes_every_kind() -> None:
                             "bt.r1.mkt.perp", *["bt.r1.metrics.events"] * 4]  # fmt: skip
     batches = [MarketBatch.decode(v) for t, _, v in out if t == "bt.r1.mkt.perp"]
     assert [b.ts for b in batches] == [[T0, T0 + 10, T0 + 20], [T0 + 30, T0 + 30], [T0 + 200]]
+    # replay: closed on the event clock (full at its filling tick, the window at its end)
+    assert [b.closed_ts for b in batches] == [T0 + 20, T0 + 130, T0 + 200]
     assert [b.seq for b in batches] == [0, 1, 2]
     assert {k for t, k, _ in out if t.startswith("bt.r1.mkt.")} == {"XRPUSDT"}
     s = core.stats
@@ -154,7 +156,9 @@ def test_core_live_timer_closes_a_quiet_batch_and_measures_lag() -> None:
     assert core.on_record(tick(T0 + 1), received_ms=T0 + 21, lag_source="binance.trades") == []
     assert core.on_timer(T0 + 5) == []  # the window [T0+1, T0+6) is still open
     [(topic, key, value)] = core.on_timer(T0 + 6)  # a quiet market: the timer closes it
-    assert (topic, key, MarketBatch.decode(value).ts) == ("mkt.perp", "XRPUSDT", [T0 + 1])
+    batch = MarketBatch.decode(value)
+    assert (topic, key, batch.ts) == ("mkt.perp", "XRPUSDT", [T0 + 1])
+    assert batch.closed_ts == T0 + 6  # live: when S1 closed it, on its own clock
     core.on_ping("binance", 17.0, T0 + 30)
     start = T0 - T0 % 1_000
     metrics = [MetricEvent.decode(v) for _, _, v in core.on_timer(start + 1_000)]
