@@ -22,17 +22,28 @@ from topics.trading import CancelIntent, OrderIntent, OrderResult, PositionEvent
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """A management tick: the symbol's last price (and mark, if the venue sends one) at ``ts``."""
+    """A management tick: the symbol's last price (and mark, if the venue sends one) at ``ts``, and
+    the lowest and highest prices traded since the previous tick (None: just ``price``)."""
 
     symbol: str
     ts: int
     price: Decimal
     mark: Decimal | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
 
     def __post_init__(self) -> None:
         # built at the boundary (inputs.tick_of): a price the core would divide by is refused here
         if not self.price > 0 or (self.mark is not None and not self.mark > 0):
             raise ValueError(f"{self.symbol} tick at {self.ts}: price and mark must be positive")
+        low, high = self.range()
+        if not 0 < low <= self.price <= high:
+            raise ValueError(f"{self.symbol} tick at {self.ts}: need 0 < low <= price <= high")
+
+    def range(self) -> tuple[Decimal, Decimal]:
+        """The lowest and the highest price traded (the venue saw each, its stops too)."""
+        low = self.price if self.low is None else self.low
+        return low, self.price if self.high is None else self.high
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,17 +24,22 @@ def _last(column: list[float] | None) -> float | None:
 
 
 def tick_of(batch: MarketBatch) -> Tick | None:
-    """The batch's last price (and mark) as one management tick at the batch's last event time;
-    None when the batch has no priced row (only quotes) or is not a perpetual's."""
+    """The batch's last price (and mark) as one management tick at the batch's last event time,
+    with the batch's lowest and highest price; None when the batch has no priced row (only quotes)
+    or is not a perpetual's."""
     price = _last(batch.price)
     if batch.market is not Market.FUT or price is None:
         return None
     mark = _last(batch.mark)
+    traded = [p for p in batch.price if math.isfinite(p) and p > 0]
+    low, high = min(traded), max(traded)
     return Tick(
         symbol=batch.symbol,
         ts=batch.last_ts,
         price=to_decimal(price),
         mark=None if mark is None else to_decimal(mark),
+        low=None if low == price else to_decimal(low),
+        high=None if high == price else to_decimal(high),
     )
 
 

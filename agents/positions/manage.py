@@ -19,6 +19,13 @@ liquidation distance):
 
 Excursions are measured from the current average entry. One order of each kind is in flight at a
 time; a tick older than the last one seen changes nothing (a redelivery).
+
+A tick whose prices reach one of the position's own resting exits (a stop or the final target at
+the venue: LIVE, or CANCELING and still resting) changes nothing for that position either: the venue
+saw those prices first and that order's fill decides what is left. Acting on the tick would trail a
+stop, take a rung or add to a position the venue may have closed already — and whether S6 heard of
+the fill first is a matter of transport (in-process S6 gets the venue's results of a batch before
+the batch, on Kafka one hop after it), which must not change a decision.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from chimera.model import round_to_step
 
 
 def on_tick(pos: Position, tick: Tick, ctx: Ctx) -> tuple[Position, list[Effect]]:
-    if not pos.is_open or tick.ts <= pos.tick_ts:
+    if not pos.is_open or tick.ts <= pos.tick_ts or exit_reached(pos, tick):
         return pos, []
     pos = pos.model_copy(
         update={
@@ -66,6 +73,18 @@ def on_tick(pos: Position, tick: Tick, ctx: Ctx) -> tuple[Position, list[Effect]
         pos, renew = renew_lease(pos, ctx, tick.ts)
         effects.append(renew)
     return pos, effects
+
+
+def exit_reached(pos: Position, tick: Tick) -> bool:
+    """Did the tick trade at or through a resting stop (against us) or final target (for us)?"""
+    prices = tick.range()
+    for p in pos.protects:
+        if p.status == "PENDING":
+            continue  # not at the venue yet: nothing of it can fill
+        sign = pos.sign if p.role == "SL" else -pos.sign  # a target is a stop the other way round
+        if any(is_through(sign, p.price, x) for x in prices):
+            return True
+    return False
 
 
 def renew_lease(pos: Position, ctx: Ctx, ts: int) -> tuple[Position, RenewGate]:

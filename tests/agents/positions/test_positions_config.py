@@ -82,6 +82,12 @@ def test_tick_from_a_perp_batch_takes_the_last_price_and_mark() -> None:
     tick = tick_of(batch)
     assert tick is not None
     assert (tick.ts, tick.price, tick.mark) == (T0 + 40, D("46400.2"), D("46398.7"))
+    assert (tick.low, tick.high, tick.range()) == (None, None, (D("46400.2"), D("46400.2")))
+    # several trades: the lowest and highest the venue saw, exact, besides the last
+    swings = batch.model_copy(update={"kind": ["t", "t", "t"], "price": [46410.5, 46380.1, 46400.2]})
+    swung = tick_of(swings)
+    assert swung is not None and swung.range() == (D("46380.1"), D("46410.5"))
+    assert swung.price == D("46400.2")
     quotes = batch.model_copy(update={"price": [float("nan")] * 3})
     assert tick_of(quotes) is None
     assert tick_of(batch.model_copy(update={"market": Market.SPOT})) is None

@@ -192,3 +192,34 @@ def test_atr_ladder_without_an_atr_falls_back_to_an_roe_stop_and_no_target() -> 
     assert sl.sl_price == D("46028.9")  # initial_sl_roe 8%
     d.ack(sl, T1 + 1)
     assert intents_of(d(Tick(BTC, T1 + 60_000, D("47500.0")))) == []  # no ATR: the ladder waits
+
+
+def test_a_tick_through_its_own_resting_exit_waits_for_that_fill() -> None:
+    """The venue saw the tick's prices before S6 (in-process) or saw them while S6 reads the same
+    batch (Kafka): a tick that reached the resting target or stop decides nothing for the position;
+    the fill does. Otherwise the stop trails to a level the venue then refuses (position closed)."""
+    d, sl0, tp = opened()  # stop 46028.9, target 48256.3
+    before = d.pos
+    # ROE 0.4095 at 48300.0 would trail to step 4 (47096.2): through the target, nothing
+    assert d(Tick(BTC, T1 + 60_000, D("48300.0"))) == []
+    # back to 47400.0 (ROE 0.2155, step 4) but its high touched the target (inclusive): nothing
+    assert d(Tick(BTC, T1 + 61_000, D("47400.0"), high=D("48256.3"))) == []
+    # a low at the stop, a last price at step 1 (46632.3): nothing either
+    assert d(Tick(BTC, T1 + 62_000, D("46632.3"), low=D("46028.9"))) == []
+    assert d.pos == before  # not even the last price: the position waits as it was
+    [target] = [i for i in intents_of(d.effects) if i.intent_id == tp]
+    fx = d.fill(target, "48256.3", T1 + 60_000, "x1")
+    [ev] = events_of(fx)
+    assert (ev.kind, ev.reason, ev.qty) == ("EXIT", "TP_1", D("0.000"))
+    assert [c.target_intent_id for c in cancels_of(fx)] == [sl0]
+    assert [i.reason for i in intents_of(d.effects)] == ["SL", "TP_1"]  # no trailing stop ever sent
+
+
+def test_a_tick_that_stays_inside_the_resting_exits_is_managed() -> None:
+    d, _, _ = opened()
+    # one tick above the stop and one below the target: the ladder moves (step 1, then step 4)
+    [s1] = intents_of(d(Tick(BTC, T1 + 60_000, D("46632.3"), low=D("46029.0"))))
+    assert s1.sl_price == D("46446.6")
+    d.ack(s1, T1 + 60_001)
+    [s4] = intents_of(d(Tick(BTC, T1 + 120_000, D("47400.0"), high=D("48256.2"))))
+    assert s4.sl_price == D("47096.2")
