@@ -7,10 +7,14 @@ Per record, in this order (what a paper deployment would see, one hop at a time)
    fires at its own time: S1's batch timer (a window closes ``window_ms`` after its first tick)
    and S4's maker deadlines and TWAP slices; the venue's clock is moved to the timer first.
 2. **Venue.** The record moves SimVenue (trades, books, marks, funding); what happened to our
-   orders goes to S4 (``on_order``), whose results go to S6.
+   orders goes to S4 (``on_order``), whose results S6 hears with the batch (step 4).
 3. **S4 market view.** The tick goes to S4 (``on_market``): book, deadlines, guards, due slices.
-4. **S1 → S2 → S3.** The tick joins its micro-batch; each closed batch goes to S6 (a management
-   tick) and to S2 (once per bar, ``coalesce.py``); each feature event (checked against the
+4. **S1 → S2 → S3.** The tick joins its micro-batch. A closed batch first moves the venue to the
+   time S1 closed it (``MarketBatch.close_ts``); then it goes to S6 (a management tick), then S6
+   hears what S4 did on the market since the last batch (steps 1-3: fills of resting orders, maker
+   and TWAP timers) — S4's paper desk answers a whole batch at once, after S6 has read the batch,
+   so S6 reacts at the batch's close in both runners — and the batch goes to S2 (once per bar,
+   ``coalesce.py``); each feature event (checked against the
    ``feat.events`` contract, as S2's agent does) gives S6 its ATR and S3 its decision. An open
    decision tells S6 the entry's plan (one hop on Kafka) before its intent reaches S4 (whose
    results reach S6 two hops later).
@@ -84,6 +88,7 @@ class Engine:
         self._last_timer = -1
         self._now = 0  # the last record's event time
         self._held: dict[str, Tick] = {}  # S6's latest tick per flat symbol, not applied yet
+        self._told: list[S6Event] = []  # S4's results on the market, for S6 after the next batch
         self._s2_held: dict[str, list[MarketBatch]] = {}  # batches S2 gets with the next (coalesce.py)
         self.result = BacktestResult(
             run_id=cfg.run_id,
@@ -120,16 +125,16 @@ class Engine:
             return
         counts.ticks += 1
         if (rec.market, Symbol(rec.symbol)) in self.tradable:
-            s6_in = await self._venue(apply(self.ex, rec))
-            s6_in += self._published(await self.s.router.on_market(rec))
-            s6_in += await self._venue(self.ex.drain())
-            await self._pump(s6_in)
+            self._told += await self._venue(apply(self.ex, rec))
+            self._told += self._published(await self.s.router.on_market(rec))
+            self._told += await self._venue(self.ex.drain())
         await self._batches(self.batcher.add(rec))
 
     async def finish(self) -> BacktestResult:
         """End of input: the open batches; with ``flatten_at_end`` every open position closed at
         market; then the record written and the end state read."""
         await self._batches(self.batcher.flush())
+        await self._tell_s6()  # a timer's results after the last batch (no batch follows)
         if self.cfg.flatten_at_end:
             await self._flatten_all()
         self.s.recorder.flush()
@@ -149,23 +154,21 @@ class Engine:
 
     # ---- 1. timers between records -----------------------------------------------------------
     async def _timers(self, ts: int) -> None:
-        window = self.cfg.batch_window_ms
-        due = sorted(self.batcher.close_due(ts), key=lambda b: b.first_ts)
+        due = sorted(self.batcher.close_due(ts), key=lambda b: b.close_ts)
         while True:
             router_at = await self._router_due(ts)
-            batch_at = due[0].first_ts + window if due else None
+            batch_at = due[0].close_ts if due else None  # the window's end: S1's timer
             if batch_at is None and router_at is None:
                 return
             self.result.counts.timers += 1
             if batch_at is not None and (router_at is None or batch_at <= router_at):
-                await self._advance(batch_at)
                 await self._batches([due.pop(0)])
             else:
                 assert router_at is not None
                 self._last_timer = router_at
                 await self._advance(router_at)
-                s6_in = self._published(await self.s.router.on_time(router_at))
-                await self._pump(s6_in + await self._venue(self.ex.drain()))
+                self._told += self._published(await self.s.router.on_time(router_at))
+                self._told += await self._venue(self.ex.drain())
 
     async def _router_due(self, before: int) -> int | None:
         """The router's next deadline strictly before ``before`` (a tick at ``before`` itself
@@ -185,7 +188,7 @@ class Engine:
 
     async def _advance(self, ts: int) -> None:
         if ts > self.ex.now_ms() or self.ex.now is None:
-            await self._pump(await self._venue(self.ex.advance(ts)))
+            self._told += await self._venue(self.ex.advance(ts))
 
     # ---- 2./3. the venue and S4 ----------------------------------------------------------------
     async def _venue(self, events: Sequence[SimEvent]) -> list[S6Event]:
@@ -228,11 +231,15 @@ class Engine:
     async def _batches(self, batches: Iterable[MarketBatch]) -> None:
         for batch in batches:
             self.result.counts.batches += 1
+            # the venue at the time S1 closed the batch before anyone reads it, as S4's paper desk
+            # moves it (a full batch closes at its last tick, the end of input at the last record)
+            await self._advance(batch.close_ts)
             sym = batch.symbol
             if batch.market is Market.FUT and sym in self.s.fut:
                 tick = tick_of(batch)
                 if tick is not None:
                     await self._pump([tick])
+            await self._tell_s6()
             state = self.s2.get(sym) or FeatureState(symbol=sym)
             if batch.market is Market.FUT:
                 held = self._s2_held.setdefault(sym, [])
@@ -248,6 +255,10 @@ class Engine:
             self.s2[sym] = state
             for ev in events:
                 await self._feature(ev)
+
+    async def _tell_s6(self) -> None:
+        told, self._told = self._told, []
+        await self._pump(told)
 
     async def _feature(self, ev: FeatureEvent) -> None:
         self.result.counts.features += 1

@@ -8,6 +8,9 @@ time and the market is co-partitioned with the orders (DESIGN §1.4). Per market
 in-process engine does it: the router's own deadlines due before the tick fire first (maker waits,
 TWAP slices from ``prod:{exec}:twap:queue``, at their own event time, the venue moved there), then
 the tick moves the venue, the venue's order updates go to the router, then the router sees the tick.
+After the batch's last tick the venue moves on to the time S1 closed the batch (``close_ts``), where
+the engine's batch timer puts its venue before the batch goes on: what the batch sets off comes back
+to the desk at that time.
 The desk's image (venue + router state) is the table ``router`` (:mod:`agents.router.tables`: why
 and how a ``kill -9`` loses nothing the venue acknowledged).
 
@@ -33,6 +36,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -493,15 +497,27 @@ class Desk:
         self.symbols.add(batch.symbol)
         out: list[OrderResult] = []
         for ev in batch_events(batch):
+            if ev.ts < self.ex.now_ms():
+                # a tick of another symbol's batch that S1 closed after the venue moved on to an
+                # earlier-closed batch's close (or, live, an exchange stamp behind S1's clock): the
+                # venue's time never goes back, the tick happens now
+                ev = replace(ev, ts=self.ex.now_ms())
             out += await self._timers(ev.ts)
             out += await self._venue(apply(self.ex, ev))
             out += await self.service.on_market(ev)
             out += await self._venue(self.ex.drain())
+        # then to the time S1 closed it (v1: its last tick), the deadlines before it fired first:
+        # what the batch sets off downstream (an entry, its stop) happens there, as in the engine
+        out += await self._timers(batch.close_ts)
+        if batch.close_ts > self.ex.now_ms():
+            out += await self._venue(self.ex.advance(batch.close_ts))
         return out
 
     async def _funding(self, ev: FundingEvent) -> list[OrderResult]:
         if (Market.FUT, Symbol(ev.symbol)) not in self.ex.instruments:
             return []
+        if ev.ts < self.ex.now_ms():  # as a late tick: the rate is known from now on
+            ev = ev.model_copy(update={"ts": self.ex.now_ms()})
         out = await self._timers(ev.ts)
         return out + await self._venue(apply(self.ex, ev))
 

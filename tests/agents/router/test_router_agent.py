@@ -28,7 +28,7 @@ from tests.agents.worker_kit import Reader, Worker, wait_for
 from tests.integration.pipeline_kit import Made, Stack, pipeline_bundle
 from topics.codec import encode
 from topics.envelope import DeadLetter
-from topics.market import FundingEvent
+from topics.market import FundingEvent, MarketBatch
 from topics.producer import make_producer
 from topics.trading import CancelIntent, OrderIntent, OrderResult
 
@@ -209,6 +209,44 @@ def test_the_event_time_timer_sends_twap_slices_and_times_a_maker_out(made: Made
     assert len(taker) == 1 and taker[0].fills[0].ts == T0 + 90_000 and not taker[0].fills[0].is_maker
     with stack.redis() as client:
         assert client.zcard(stack.keyspace.exec_twap_queue()) == 0
+    r.worker.assert_alive()
+
+
+def one_tick(ts: int, price: str, seq: int, closed_ts: int | None = None) -> bytes:
+    """A batch of one bar tick: v1 (closes at its tick), or v2 closed by S1 at ``closed_ts``."""
+    return MarketBatch(
+        v=1 if closed_ts is None else 2, closed_ts=closed_ts, symbol=BTC, market=Market.FUT, seq=seq,
+        first_ts=ts, last_ts=ts, ts=[ts], kind=["k"], price=[float(price)], qty=[2.0], side=[0],
+    ).encode()  # fmt: skip
+
+
+def test_the_venue_moves_to_the_time_s1_closed_a_batch_and_never_back(made: Made) -> None:
+    stack, r = start(made)
+
+    def batch(raw: bytes, now: int) -> None:
+        publish(stack.bootstrap, stack.topic("mkt.perp"), [(BTC.encode(), raw)])
+        wait_for(f"the venue at {now}", lambda: (r.desk() or {}).get("now", 0) >= now, TIMEOUT_S, r.worker)
+
+    batch(one_tick(T0, "40000", 0), T0)  # v1 (a recording from before closed_ts): its last tick
+    r.send(intent("int-agent-c-entry", T0))
+    r.wait_results("the entry", lambda rs: any(x.status is OrderStatus.FILLED for x in rs))
+    stop = intent("int-agent-c-stop", T0, side=Side.SELL, exec="sl_tp", reduce_only=True,
+                  sl_price=Decimal("39900"), pos_id="pos-c", reason="SL")  # fmt: skip
+    r.send(stop)
+    r.wait_results("the stop resting", lambda rs: stop.intent_id in {x.intent_id for x in rs})
+    batch(one_tick(T0 + 10_000, "40000", 1, closed_ts=T0 + 10_100), T0 + 10_100)
+    # what the batch sets off happens at its close: an order sent now is the venue's at T0 + 10.1 s
+    late = intent("int-agent-c-late", T0 + 10_100, qty=Decimal("0.001"))
+    r.send(late)
+    got = r.wait_results("the late entry", lambda rs: late.intent_id in {x.intent_id for x in rs})
+    assert {x.ts for x in final(got, late.intent_id).values()} == {T0 + 10_100}
+    # a tick stamped before the venue's time (another symbol's window closed later on this desk,
+    # or live an exchange stamp behind S1's clock) happens at the venue's time: the stop fills then
+    publish(stack.bootstrap, stack.topic("mkt.perp"), [(BTC.encode(), one_tick(T0 + 10_050, "39890", 2))])
+    got = r.wait_results("the stop filled", lambda rs: any(
+        x.intent_id == stop.intent_id and x.status is OrderStatus.FILLED for x in rs))  # fmt: skip
+    [sl] = final(got, stop.intent_id).values()
+    assert sl.fills[0].ts == T0 + 10_100 and (r.desk() or {}).get("now") == T0 + 10_100
     r.worker.assert_alive()
 
 
