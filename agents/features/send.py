@@ -64,6 +64,8 @@ class BatchSender:
 
     def extend(self, partition: int, key: bytes, values: list[bytes]) -> None:
         """:meth:`add` of several values under one key (a batch's events)."""
+        if not values:  # an empty batch would be acked without an offset (aiokafka's done_noack)
+            return
         self.pending.setdefault(partition, []).extend([(key, v) for v in values])
         self.records += len(values)
 
