@@ -35,13 +35,13 @@ from agents.config.store import ConfigStore
 from agents.connectors.marketdata import MicroBatcher
 from agents.connectors.recordings import load_file
 from agents.connectors.replay import replay_records
+from agents.demo.kafka import Publisher
 from chimera.model import LiveClock
 from sinks.clickhouse.migrate import migrate
 from sinks.clickhouse.server_backend import ServerBackend
 from sinks.redis import Keyspace, make_client
 from tests.agents.connectors.market_fixtures import BTC_MONTH
 from tests.agents.worker_kit import POLL_S, Reader, Worker, committed_offsets, worker_env
-from topics.producer import make_producer
 from topics.trading import CancelIntent, IntentMessage, OrderIntent, OrderResult, PositionEvent
 
 DAY_MS = 86_400_000
@@ -179,27 +179,11 @@ class PacedReplay:
         self.next = 0
         self.sent: dict[str, dict[int, int]] = {}  # physical topic -> partition -> last offset sent
         self.partition: dict[str, int] = {}
-        # murmur2: a symbol lands where the agents' own sends for it land
-        self._producer = make_producer(stack.bootstrap, acks="all", **{"linger.ms": 0})
+        self._publisher = Publisher(stack.bootstrap)  # the demo driver's: one at a time, acked, murmur2
         self.waited_s = 0.0
         self.last: tuple[str, int, int] | None = None  # where the last message went
         self.on_stall: Callable[[], None] | None = None
         self.stalls: list[str] = []
-
-    def _produce(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-        got: list[tuple[int, int]] = []
-        errors: list[str] = []
-
-        def delivered(err: Any, msg: Any) -> None:
-            if err is not None:
-                errors.append(str(err))
-            else:
-                got.append((msg.partition(), msg.offset()))
-
-        self._producer.produce(topic, value, key, on_delivery=delivered)
-        self._producer.flush(30)
-        assert got and not errors, errors
-        return got[0]
 
     def finished(self, topic: str, partition: int, offset: int) -> bool:
         """The worker has finished ``topic[partition]@offset`` and everything it produced so far."""
@@ -259,7 +243,7 @@ class PacedReplay:
         """Publish the next message without waiting for the worker; return where it went."""
         logical, key, value = self.messages[self.next]
         topic = self.stack.topic(logical)
-        partition, offset = self._produce(topic, key, value)
+        partition, offset = self._publisher.send(topic, key, value)
         self.partition[logical] = partition
         self.sent.setdefault(topic, {})[partition] = offset
         self.next += 1
