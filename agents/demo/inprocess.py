@@ -10,7 +10,7 @@ from agents.config.bundle import Bundle
 from agents.connectors.recordings import Record
 from agents.demo.runner import RunContext, RunOutcome, Totals
 from agents.engine import BacktestResult, EngineConfig, drop_keys, run_backtest
-from agents.engine.engine import END_OF_RUN
+from agents.engine.ends import CLOSE_REASONS, DataEnds
 from sinks.clickhouse.factory import open_backend
 from sinks.redis import make_client
 
@@ -38,7 +38,7 @@ def totals_of(result: BacktestResult) -> Totals:
         wallet_change=wallet,
         gate_budget_inuse=final.gate.budget_inuse,
         gate_slots_inuse=sum(final.gate.concurrency.values()),
-        end_of_run_closes=sum(1 for i in result.intents if i.reason == END_OF_RUN),
+        end_of_run_closes=sum(1 for i in result.intents if i.reason in CLOSE_REASONS),
         dead_letters=len(result.dead_letters) + len(result.rejected_features),
         malformed=len(result.malformed),
     )
@@ -55,15 +55,19 @@ async def run(records: list[Record], bundle: Bundle, ctx: RunContext) -> RunOutc
         book_levels=settings.mkt_book_levels,
         sink_batch_rows=settings.sink_batch_rows,
     )
+    ends = DataEnds(records, cfg.batch_window_ms)
+    kept = ends.trim(records)
     redis = make_client(settings, client_name=f"demo-{ctx.run_id}")
     backend = open_backend(settings, database=ctx.database)
     try:
-        result = await run_backtest(records, bundle, redis, backend, cfg, progress=ctx.progress)
+        result = await run_backtest(kept, bundle, redis, backend, cfg, progress=ctx.progress, ends=ends)
+        if ctx.progress is not None:
+            ctx.progress(len(records) - len(kept))
         await drop_keys(redis, cfg.key_prefix)
     finally:
         backend.close()
         await redis.aclose()
-    notes = [f"malformed record: {m}" for m in result.malformed[:5]]
+    notes = ends.notes() + [f"malformed record: {m}" for m in result.malformed[:5]]
     notes += [f"feature event refused by its contract: {x}" for x in result.rejected_features[:5]]
     notes += [f"row refused by {d.table}: {d.error}" for d in result.dead_letters[:5]]
     return RunOutcome(

@@ -14,8 +14,9 @@ ClickHouse database ``ctx.database``):
    topic is read, ahead of the decisions made on it, and fills land at other prices than in the
    engine (or in any other run). Paced, a batch's consequences — features, decision, entry, fill,
    stop — are complete before the next batch moves the venue, the order the engine keeps;
-4. at the end, every position still open closed at market by a reduce-only ``END_OF_RUN`` intent
-   naming it, as the engine's ``flatten_at_end`` does (same ids);
+4. where a perpetual's own data ends (``agents.engine.ends``), its open positions closed at market
+   by reduce-only ``END_OF_DATA`` intents; at the end, every position still open closed by an
+   ``END_OF_RUN`` one, as the engine does both (same ids, same places in the stream);
 5. once ClickHouse holds everything announced, :class:`Totals` from ``sig.events``,
    ``ord.results``, ``pos.events`` and the desks' paper venues; the worker stopped, the run's
    topics and Redis keys deleted (its record stays in ClickHouse).
@@ -41,13 +42,12 @@ from agents.demo.kafka_totals import Consumed, totals_of
 from agents.demo.kafka_worker import WorkerFailed, WorkerProcess, run_settings
 from agents.demo.runner import RunContext, RunOutcome
 from agents.engine import drop_keys
-from agents.engine.engine import END_OF_RUN
-from chimera.model import LiveClock, intent_id_for
+from agents.engine.ends import END_OF_DATA, END_OF_RUN, DataEnds, close_intent
+from chimera.model import LiveClock
 from sinks.clickhouse.factory import open_backend
 from sinks.redis import EntryGate, Keyspace, RedisClient, make_client
 from topics.admin import broker_topics, delete_topics, ensure_topics
 from topics.producer import make_producer
-from topics.trading import OrderIntent
 
 READY = True
 NOT_READY = ""
@@ -94,28 +94,11 @@ async def prepare(
     await redis.set(keyspace.health_system_state(), "GREEN")
 
 
-def flatten_intent(pos: Any, now_ms: int) -> OrderIntent:
-    """The engine's end-of-run close of one position (``Engine._flatten_all``): same ids."""
-    return OrderIntent(
-        intent_id=intent_id_for(pos.pos_id, END_OF_RUN),
-        signal_id=pos.signal_id,
-        pos_id=pos.pos_id,
-        symbol=pos.symbol,
-        market=pos.market,
-        side=pos.side.opposite(),
-        qty=pos.qty,
-        exec="market",
-        reduce_only=True,
-        ts=now_ms,
-        source="reconciler",
-        reason=END_OF_RUN,
-    )
-
-
 class KafkaRun:
     def __init__(self, records: list[Record], bundle: Bundle, ctx: RunContext) -> None:
         settings = ctx.settings
-        self.records, self.bundle, self.ctx = records, bundle, ctx
+        self.ends = DataEnds(records, settings.mkt_batch_window_ms)
+        self.records, self.bundle, self.ctx = self.ends.trim(records), bundle, ctx
         self.prefix = f"bt.{ctx.run_id}."
         self.bootstrap = settings.kafka_bootstrap
         self.worker_settings = run_settings(settings, self.prefix, ctx.database, APP_ID)
@@ -125,7 +108,7 @@ class KafkaRun:
         self.waited_s = 0.0
         self.flattened = 0
         self.started_s = 0.0  # the worker's start, until ready (not in the run's wall time)
-        self.notes: list[str] = []
+        self.notes: list[str] = self.ends.notes()
 
     def topic(self, logical: str) -> str:
         return self.prefix + logical
@@ -136,7 +119,10 @@ class KafkaRun:
         batcher = MicroBatcher(s.mkt_batch_window_ms, s.mkt_batch_max_ticks, s.mkt_book_levels)
         pub = Publisher(self.bootstrap)
         told = 0
-        for msg in messages(self.records, batcher, self.counts):
+        for msg in messages(self.records, batcher, self.counts, self.ends):
+            if msg.ended is not None:
+                self.flattened += self._flatten(pub, {msg.ended}, END_OF_DATA)
+                continue
             await self._before(msg, redis, keyspace, regime)
             partition, offset = pub.send(self.topic(msg.topic), msg.key, msg.value)
             if msg.malformed is None:  # dead letters are nobody's input
@@ -146,7 +132,9 @@ class KafkaRun:
             if self.ctx.progress is not None and msg.records > told:
                 self.ctx.progress(msg.records - told)
                 told = msg.records
-        self.flattened = self._flatten(pub)
+        self.flattened += self._flatten(pub, None, END_OF_RUN)
+        if self.ctx.progress is not None:
+            self.ctx.progress(sum(self.ends.dropped.values()))
 
     async def _before(
         self, msg: Message, redis: RedisClient, keyspace: Keyspace, regime: DriverRegime | None
@@ -158,12 +146,16 @@ class KafkaRun:
         if msg.batch is not None and regime is not None:
             await regime.before(msg.batch.last_ts)
 
-    def _flatten(self, pub: Publisher) -> int:
+    def _flatten(self, pub: Publisher, symbols: set[str] | None, reason: str) -> int:
+        """Close the positions open on ``symbols`` (None: all) as the engine does, in its order."""
         consumed = Consumed.read(self.bootstrap, self.prefix)
-        open_ = sorted(consumed.open_positions(), key=lambda e: (e.symbol, e.opened_ts, e.pos_id))
+        open_ = sorted(
+            (p for p in consumed.open_positions() if symbols is None or p.symbol in symbols),
+            key=lambda e: (e.symbol, e.opened_ts, e.pos_id),
+        )
         for pos in open_:
             desk = self._desk_of(pos.symbol)
-            intent = flatten_intent(pos, int(desk["now"]))
+            intent = close_intent(pos, int(desk["now"]), reason)
             partition, offset = pub.send(self.topic("ord.intents"), pos.symbol.encode(), intent.encode())
             topic = self.topic("ord.intents")
             self.waited_s += self.worker.wait_done(topic, partition, offset, STEP_TIMEOUT_S)

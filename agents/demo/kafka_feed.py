@@ -10,6 +10,9 @@ order the in-process engine hands them on (``agents.engine.engine``, step 1).
 - A funding rate is also S1's ``funding:{next}`` for S3: :class:`Message.funding` carries it, and
   the runner writes the key just before publishing (after everything earlier is done).
 - A malformed record goes to its ``dlq.<topic>`` as ``chimera replay`` sends it.
+- Where a perpetual's own data ends (``agents.engine.ends``: the records given are trimmed), a
+  message with ``ended`` set comes once S1 has closed its last batch, before the next record's
+  own, where the engine closes its positions: the runner closes them there too.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from agents.connectors.marketdata import Malformed, MicroBatcher
 from agents.connectors.recordings import Record
 from agents.connectors.replay import dead_letter
+from agents.engine.ends import DataEnds
 from topics.market import FundingEvent, MarketBatch, topic_for_market
 
 
@@ -32,6 +36,7 @@ class Message:
     batch: MarketBatch | None = None
     funding: FundingEvent | None = None
     malformed: Malformed | None = None
+    ended: str | None = None  # a perpetual whose data ended: nothing to publish, a close to make
 
 
 @dataclass
@@ -43,7 +48,9 @@ class FeedCounts:
     malformed: int = 0
 
 
-def messages(records: Iterable[Record], batcher: MicroBatcher, counts: FeedCounts) -> Iterator[Message]:
+def messages(
+    records: Iterable[Record], batcher: MicroBatcher, counts: FeedCounts, ends: DataEnds | None = None
+) -> Iterator[Message]:
     """The messages of ``records``, lazily; ``counts`` is kept up to date as they are drawn."""
     last = -1
 
@@ -66,8 +73,10 @@ def messages(records: Iterable[Record], batcher: MicroBatcher, counts: FeedCount
                 "(load_files merges files in time order; a file's own order is the loader's)"
             )
         last = rec.ts
+        yield from batches(batcher.close_due(rec.ts))
+        for sym in ends.due(rec.ts) if ends is not None else ():
+            yield Message("", b"", b"", counts.records - 1, ended=sym)
         if isinstance(rec, FundingEvent):
-            yield from batches(batcher.close_due(rec.ts))
             counts.funding += 1
             yield Message("mkt.funding", rec.symbol.encode(), rec.encode(), counts.records, funding=rec)
         else:

@@ -20,6 +20,9 @@ Per record, in this order (what a paper deployment would see, one hop at a time)
    results reach S6 two hops later).
 5. **S6 ↔ S4.** S6's intents go to S4 and S4's results back to S6 until nothing is left.
 
+End of a perpetual's own data (``ends.py``, given): once S1 has closed its last batch, before the
+next record, every position still open on it is closed at market (``END_OF_DATA``).
+
 End of input: the open batches close; with ``flatten_at_end`` every open position is closed at
 market by a reduce-only order naming it (as S5 de-risks), so S6 books the exit and the gate
 reservation comes back.
@@ -47,6 +50,7 @@ from agents.connectors.simvenue import FundingPayment, SimEvent
 from agents.connectors.simvenue.feed import apply
 from agents.engine.coalesce import emits_nothing, merge
 from agents.engine.config import EngineConfig
+from agents.engine.ends import END_OF_DATA, END_OF_RUN, DataEnds, close_intent
 from agents.engine.result import BacktestResult, FinalState
 from agents.engine.services import Services
 from agents.features.core import FeatureEvent, step, step_reference
@@ -61,7 +65,7 @@ from agents.router.styles.maker_taker import MAKING, REPRICING
 from agents.strategy.entry import SymbolState
 from agents.strategy.records import PublishDecision, SendIntent
 from agents.strategy.signals import signals_row
-from chimera.model import Market, Symbol, intent_id_for
+from chimera.model import Market, Symbol
 from sinks.clickhouse.backend import ClickHouseBackend
 from sinks.redis import RedisClient
 from topics.market import FundingEvent, MarketBatch
@@ -69,12 +73,20 @@ from topics.trading import CancelIntent, OrderIntent, OrderResult
 from topics.trading import FeatureEvent as FeatureMessage
 
 Intent = OrderIntent | CancelIntent
-END_OF_RUN = "END_OF_RUN"
+__all__ = ["END_OF_DATA", "END_OF_RUN", "Engine", "wallet_total"]
 
 
 class Engine:
-    def __init__(self, bundle: Bundle, redis: RedisClient, services: Services, cfg: EngineConfig) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        redis: RedisClient,
+        services: Services,
+        cfg: EngineConfig,
+        ends: DataEnds | None = None,
+    ) -> None:
         self.bundle = bundle
+        self.ends = ends
         self.redis = redis
         self.s = services
         self.cfg = cfg
@@ -101,9 +113,14 @@ class Engine:
 
     @classmethod
     async def open(
-        cls, bundle: Bundle, redis: RedisClient, backend: ClickHouseBackend, cfg: EngineConfig
+        cls,
+        bundle: Bundle,
+        redis: RedisClient,
+        backend: ClickHouseBackend,
+        cfg: EngineConfig,
+        ends: DataEnds | None = None,
     ) -> Engine:
-        return cls(bundle, redis, await Services.open(bundle, redis, backend, cfg), cfg)
+        return cls(bundle, redis, await Services.open(bundle, redis, backend, cfg), cfg, ends)
 
     # ---- one record --------------------------------------------------------------------------
     async def feed(self, rec: Record) -> None:
@@ -119,6 +136,11 @@ class Engine:
             )
         self._now = rec.ts
         await self._timers(rec.ts)
+        if self.ends is not None:
+            ended = self.ends.due(rec.ts)
+            if ended:
+                await self._tell_s6()
+                await self._flatten(set(ended), END_OF_DATA)
         if isinstance(rec, FundingEvent):
             counts.funding_events += 1
             await self._funding_rate(rec)
@@ -136,7 +158,7 @@ class Engine:
         await self._batches(self.batcher.flush())
         await self._tell_s6()  # a timer's results after the last batch (no batch follows)
         if self.cfg.flatten_at_end:
-            await self._flatten_all()
+            await self._flatten(set(self.s6), END_OF_RUN)
         self.s.recorder.flush()
         r = self.result
         r.dead_letters = list(self.s.recorder.dead_letters)
@@ -287,29 +309,14 @@ class Engine:
             elif not isinstance(effect, PublishDecision):
                 raise TypeError(f"unknown S3 effect {effect!r}")
 
-    async def _flatten_all(self) -> None:
-        """Close what is open as S5 de-risks: a reduce-only market order naming the position, so
-        S6 books the fill (EXTERNAL) and closes the position itself — its stop cancelled, its
-        gate reservation released. Ids derive from the pos_id: a rerun sends the same orders."""
+    async def _flatten(self, symbols: set[str], reason: str) -> None:
+        """Close what is open on ``symbols`` as S5 de-risks (``ends.close_intent``)."""
         for sym, book in sorted(self.s6.items()):
+            if sym not in symbols:
+                continue
             for pos in book.positions.values():
-                if not pos.is_open:
-                    continue
-                intent = OrderIntent(
-                    intent_id=intent_id_for(pos.pos_id, END_OF_RUN),
-                    signal_id=pos.signal_id,
-                    pos_id=pos.pos_id,
-                    symbol=sym,
-                    market=pos.market,
-                    side=pos.side.opposite(),
-                    qty=pos.qty,
-                    exec="market",
-                    reduce_only=True,
-                    ts=self.ex.now_ms(),
-                    source="reconciler",
-                    reason=END_OF_RUN,
-                )
-                await self._pump(await self._submit(intent))
+                if pos.is_open:
+                    await self._pump(await self._submit(close_intent(pos, self.ex.now_ms(), reason)))
 
     # ---- 5. S6 and its intents -----------------------------------------------------------------
     async def _pump(self, events: Iterable[S6Event]) -> None:

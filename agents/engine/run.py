@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from agents.config.bundle import Bundle
 from agents.connectors.recordings import Record
 from agents.engine.config import EngineConfig
+from agents.engine.ends import DataEnds
 from agents.engine.engine import Engine
 from agents.engine.result import BacktestResult
 from sinks.clickhouse.backend import ClickHouseBackend
@@ -29,9 +30,11 @@ async def run_backtest(
     cfg: EngineConfig | None = None,
     progress: Progress | None = None,
     every: int = 2_000,
+    ends: DataEnds | None = None,
 ) -> BacktestResult:
+    """``ends``: close each perpetual's positions when its own data ends (records trimmed by it)."""
     cfg = cfg or EngineConfig()
-    engine = await Engine.open(bundle, redis, backend, cfg)
+    engine = await Engine.open(bundle, redis, backend, cfg, ends)
     began = time.perf_counter()
     n = 0
     for rec in records:

@@ -15,6 +15,7 @@ import pytest
 from agents.config.bundle import Bundle
 from agents.connectors.recordings import Record
 from agents.engine import BacktestResult, EngineConfig, drop_keys, run_backtest
+from agents.engine.ends import DataEnds
 from sinks.clickhouse.chdb_backend import ChdbBackend, current_store
 from sinks.clickhouse.migrate import migrate
 from sinks.redis import RedisClient, make_client
@@ -46,6 +47,7 @@ class Run:
     db: ChdbBackend
     redis: RedisClient
     cfg: EngineConfig
+    ends: DataEnds | None = None
 
 
 RunFactory = Callable[..., Awaitable[Run]]
@@ -53,19 +55,26 @@ RunFactory = Callable[..., Awaitable[Run]]
 
 @pytest.fixture
 async def run(chdb_store: Path, redis: RedisClient) -> AsyncIterator[RunFactory]:
-    """``await run(records, bundle, redis=None, **engine_config)``: a backtest on its own database
-    and keyspace, kept for the test to read, dropped afterwards."""
+    """``await run(records, bundle, redis=None, data_ends=False, **engine_config)``: a backtest on
+    its own database and keyspace, kept for the test to read, dropped afterwards; ``data_ends``:
+    trimmed and closed where each perpetual's data ends, as ``chimera demo`` runs it."""
     done: list[Run] = []
 
     async def make(
-        records: list[Record], bundle: Bundle, client: RedisClient | None = None, **cfg: Any
+        records: list[Record],
+        bundle: Bundle,
+        client: RedisClient | None = None,
+        data_ends: bool = False,
+        **cfg: Any,
     ) -> Run:
         config = EngineConfig(**cfg)
+        ends = DataEnds(records, config.batch_window_ms) if data_ends else None
+        records = ends.trim(records) if ends is not None else records
         db = ChdbBackend(chdb_store, f"t_engine_{uuid.uuid4().hex[:10]}")
         migrate(db)
         c = client or redis
-        result = await run_backtest(records, bundle, c, db, config)
-        out = Run(result, db, c, config)
+        result = await run_backtest(records, bundle, c, db, config, ends=ends)
+        out = Run(result, db, c, config, ends)
         done.append(out)
         return out
 

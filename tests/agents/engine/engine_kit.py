@@ -15,6 +15,7 @@ from agents.config.bundle import Bundle, parse_bundle
 from agents.connectors.marketdata import MarketEvent
 from agents.connectors.recordings import Record, load_files
 from agents.engine import BacktestResult
+from agents.engine.engine import wallet_total
 from chimera.model import OrderStatus, OrderType
 from sinks.clickhouse.backend import ClickHouseBackend
 from topics.market import FundingEvent
@@ -148,7 +149,7 @@ def recompute(db: ClickHouseBackend) -> Recomputed:
 
 def last_snapshots(db: ClickHouseBackend) -> dict[str, dict[str, Any]]:
     """Each position's newest positions_snapshots row."""
-    cols = ["status", "qty", "realized_pnl", "fees_paid", "funding_paid", "symbol"]
+    cols = ["status", "qty", "realized_pnl", "fees_paid", "funding_paid", "symbol", "ts"]
     sel = ", ".join(f"argMax({c}, seq) AS {c}" for c in cols)
     res = db.query(f"SELECT pos_id, {sel} FROM positions_snapshots FINAL GROUP BY pos_id")
     return {r[0]: dict(zip(cols, r[1:], strict=True)) for r in res.rows}
@@ -174,3 +175,18 @@ def unprotected(result: BacktestResult) -> list[str]:
 
 def dumps(items: list[Any]) -> list[str]:
     return [i.model_dump_json() for i in items]
+
+
+def check_cash(res: BacktestResult, db: ClickHouseBackend) -> None:
+    """Positions and cash recomputed from ``fills`` and ``funding_records`` equal the venue's
+    wallet and positions and S6's books."""
+    rc = recompute(db)
+    assert res.final is not None
+    change = wallet_total(res) - res.initial_usdt
+    assert change == rc.cash  # to the last of the venue's 8 decimals
+    venue = {p.symbol: p.qty for p in res.final.positions}
+    assert {s: b.qty for s, b in rc.books.items() if b.qty} == venue
+    snaps = last_snapshots(db)
+    # S6 books each settlement exactly, the venue to 8 places: half a unit apart at most, each
+    tol = TOL + len(res.funding) * D("0.5e-8")
+    assert abs(sum((v["realized_pnl"] for v in snaps.values()), D(0)) - change) <= tol

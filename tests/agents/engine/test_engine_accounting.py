@@ -9,9 +9,9 @@ from collections import Counter
 from decimal import Decimal
 
 from conftest import Run, RunFactory
-from engine_kit import TOL, btc, bundle, last_snapshots, recompute, unprotected, xrp, xrp_bundle
+from engine_kit import TOL, btc, bundle, check_cash, last_snapshots, unprotected, xrp, xrp_bundle
 
-from agents.engine.engine import END_OF_RUN, wallet_total
+from agents.engine.engine import END_OF_RUN
 from chimera.model import Market, OrderType
 from sinks.redis import Keyspace
 
@@ -29,25 +29,11 @@ async def gate_in_redis(run: Run, symbols: list[str]) -> tuple[Decimal, dict[str
     return budget, slots, states
 
 
-def check_cash(run: Run) -> None:
-    res, db = run.result, run.db
-    rc = recompute(db)
-    assert res.final is not None
-    change = wallet_total(res) - res.initial_usdt
-    assert change == rc.cash  # to the last of the venue's 8 decimals
-    venue = {p.symbol: p.qty for p in res.final.positions}
-    assert {s: b.qty for s, b in rc.books.items() if b.qty} == venue
-    snaps = last_snapshots(db)
-    # S6 books each settlement exactly, the venue to 8 places: half a unit apart at most, each
-    tol = TOL + len(res.funding) * D("0.5e-8")
-    assert abs(sum((v["realized_pnl"] for v in snaps.values()), D(0)) - change) <= tol
-
-
 async def test_a_run_closed_at_the_end_adds_up_and_gives_the_gate_back(run: RunFactory) -> None:
     done = await run(btc(days=1), bundle(), regime="NORMAL")
     res, db = done.result, done.db
     assert res.final is not None and not res.dead_letters and not res.rejected_features
-    check_cash(done)
+    check_cash(done.result, done.db)
     assert res.final.positions == [] and res.final.open_orders == []
     snaps = last_snapshots(db)
     assert len(snaps) > 30 and {v["status"] for v in snaps.values()} == {"CLOSED"}
@@ -81,7 +67,7 @@ async def test_an_open_position_at_the_end_is_its_fills_and_rests_on_its_stop(ru
     assert res.final is not None
     (pos,) = res.final.positions
     assert pos.qty < 0
-    check_cash(done)
+    check_cash(done.result, done.db)
     assert unprotected(res) == []
     (stop,) = [o for o in res.final.open_orders if o.type is OrderType.STOP_MARKET]
     snaps = last_snapshots(done.db)
@@ -104,7 +90,7 @@ async def test_funding_is_recorded_as_the_venue_settled_it(run: RunFactory) -> N
     assert sorted(rows) == sorted((p.symbol, p.funding_time, p.position_qty, p.amount) for p in res.funding)
     assert {p.symbol for p in res.funding} == {"XRPUSDT"}
     assert all(p.funding_time % (8 * 3_600_000) == 0 for p in res.funding)
-    check_cash(done)  # the cash includes what funding paid and received
+    check_cash(done.result, done.db)  # the cash includes what funding paid and received
     snaps = last_snapshots(db)
     s6_paid = sum((v["funding_paid"] for v in snaps.values()), D(0))
     assert abs(s6_paid + sum((p.amount for p in res.funding), D(0))) <= TOL
