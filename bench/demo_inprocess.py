@@ -40,6 +40,7 @@ from agents.connectors.recordings import load_files
 from agents.demo import defaults
 from agents.demo.cli import SHIPPED
 from agents.engine import EngineConfig, drop_keys, run_backtest
+from agents.engine.ends import DataEnds
 from agents.engine.engine import wallet_total
 from sinks.clickhouse.chdb_backend import ChdbBackend
 from sinks.clickhouse.migrate import migrate
@@ -93,9 +94,10 @@ async def engine_run(redis_url: str) -> dict[str, Any]:
     migrate(db)
     redis = make_client(url=redis_url, client_name="bench-demo")
     cfg = EngineConfig(regime=choice.regime)
+    ends = DataEnds(records, cfg.batch_window_ms)  # each perpetual closed at its data's end, as the demo
     instrument()
     cpu = time.process_time()
-    result = await run_backtest(records, bundle, redis, db, cfg)
+    result = await run_backtest(ends.trim(records), bundle, redis, db, cfg, ends=ends)
     cpu_s = time.process_time() - cpu
     await drop_keys(redis, cfg.key_prefix)
     await redis.aclose()
