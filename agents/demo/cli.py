@@ -120,7 +120,9 @@ With no FILE: the shipped BTC perpetual month (1-minute bars, 2021-12-31 .. 2022
 perpetual week (5-minute bars, 2021-11-15 .. 21) with its 8-hourly funding rates and marks,
 traded on BOTH perpetuals with {defaults.BTC_XRP_BUNDLE.relative_to(REPO)}
 (S2 decides both on 5-minute bars: one bar length per bundle); funding is settled on open XRP
-positions every 8 h and is part of the PnL.
+positions every 8 h and is part of the PnL. A symbol's positions are closed at market where its
+own price data ends (END_OF_DATA; XRP's marks and rates run on weeks past its last candle and are
+not replayed), the rest at the end of the run (END_OF_RUN).
 
 Bundle, when --bundle is not given: {DEFAULT_BUNDLE.relative_to(REPO)} (BTCUSDT,
 1-minute bars) if it lists every symbol in the data, else the two-perpetual bundle.
