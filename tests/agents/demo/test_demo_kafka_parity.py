@@ -1,9 +1,8 @@
 """Issue 6's must-show: the Kafka-path and in-process demo runs agree on every decision, order and
-fill. One input — half a day of the BTC perpetual month from 2022-01-10 (~2,200 S1 batches, ~25
-positions) — through both runners of ``chimera demo`` (``agents.demo.inprocess`` and
+fill. Two inputs, each through both runners of ``chimera demo`` (``agents.demo.inprocess`` and
 ``agents.demo.kafka``: one ``chimera worker`` with S2, S3, S4, S6 on real Apache Kafka, paced),
-each into a ClickHouse database of its own; then every row of the trading record, every column,
-timestamps included, plainly equal:
+each into a ClickHouse database of its own (``parity_kit``); then every row of the trading record,
+every column, timestamps included, plainly equal:
 
 - decisions: ``signals`` (ids, times, features, decision, reason, side, regime, model, size);
 - orders: every state change of every order (``orders``, each version), venue ids included;
@@ -11,6 +10,18 @@ timestamps included, plainly equal:
 - positions: every ``positions_snapshots`` row; ``funding_records``; ``strategy_events``;
 - the two runners' own totals (what each counted, not ClickHouse), and the summary's checks of
   each record against its runner's totals pass.
+
+Inputs:
+
+- ``btc``: half a day of the BTC perpetual month from 2022-01-10 (~2,200 S1 batches, ~25
+  positions), the default bundle (1-minute bars);
+- ``xrp_btc``, like the default demo's: a day of the XRP perpetual with its 8-hourly marks and
+  funding rates (2021-11-17 12:00 -> 11-18 12:00 UTC), then 8 hours of BTC (2022-01-10), the
+  demo's BTC+XRP bundle on 5-minute bars. Chosen (measured) so that positions are open over both
+  funding times in it (a long over 00:00, a short over 08:00: two ``funding_records`` on a
+  position), one is still open when XRP's data ends (closed there by ``END_OF_DATA``, before BTC
+  starts) and BTC trades too. The slice 11-18 00:00 -> 11-19 12:00 held no position over a
+  funding time.
 
 Two differences the paths once had are gone by construction: S1 stamps each batch with the time it
 closed it (``MarketBatch`` v2 ``closed_ts``), where the engine's batch timer and S4's paper desk
@@ -21,144 +32,136 @@ reach S6 before the batch (in-process) or after it (Kafka) changes nothing.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
+import parity_kit as kit
 import pytest
-from demo_kit import BTC_CSV
+from parity_kit import Ran, btc, xrp
 
-from agents.config.bundle import Bundle, parse_bundle
-from agents.connectors.recordings import Record, load_file
-from agents.demo import inprocess, kafka
-from agents.demo.runner import RunContext, Runner, RunOutcome
-from agents.demo.summary import Summary, read
-from chimera.settings import Settings
-from sinks.clickhouse.migrate import migrate
-from sinks.clickhouse.server_backend import ServerBackend
+from agents.connectors.recordings import Record
+from agents.demo.defaults import BTC_XRP_BUNDLE, DEFAULT_BUNDLE
+from agents.engine.ends import END_OF_DATA
+from chimera.model import intent_id_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
-DAY_MS = 86_400_000
-START = 1_641_772_800_000  # 2022-01-10 00:00 UTC
-DAYS = 0.5
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[3] / "agents/config/default_bundle.json"
-
-# every row of the trading record, every column, in a total order (clickhouse-server 18.16)
-TABLES = {
-    "decisions": "SELECT * FROM signals FINAL ORDER BY signal_id",
-    "orders": "SELECT * FROM orders FINAL ORDER BY client_order_id, version",
-    "fills": "SELECT * FROM fills FINAL ORDER BY trade_id",
-    "positions": "SELECT * FROM positions_snapshots FINAL ORDER BY pos_id, seq",
-    "funding": "SELECT * FROM funding_records FINAL ORDER BY symbol, funding_time",
-    "strategy events": "SELECT * FROM strategy_events FINAL ORDER BY event_id",
+XRP_END, BTC_START = "2021-11-18T12:00", "2022-01-10T00:00"
+INPUTS: dict[str, tuple[Callable[[], list[Record]], Path]] = {
+    "btc": (lambda: btc(BTC_START, "2022-01-10T12:00"), DEFAULT_BUNDLE),
+    "xrp_btc": (
+        lambda: xrp("2021-11-17T12:00", XRP_END) + btc(BTC_START, "2022-01-10T08:00"),
+        BTC_XRP_BUNDLE,
+    ),
 }
-CLOSED = "SELECT pos_id FROM positions_snapshots FINAL WHERE status = 'CLOSED' GROUP BY pos_id"
-
-
-def parity_bundle() -> Bundle:
-    """The demo's default bundle, its model given time enough that a loaded machine never falls
-    back on the Kafka path (the worker's model runner has a wall-clock timeout; the engine calls
-    the model inline): a fallback in one run and not the other would be a difference of load."""
-    doc = json.loads(DEFAULT_BUNDLE.read_text())
-    doc["strategy"]["model"]["timeout_ms"] = 5_000
-    return parse_bundle(doc)
-
-
-def btc_half_day() -> list[Record]:
-    end = START + int(DAYS * DAY_MS)
-    return [r for r in load_file(BTC_CSV) if START <= r.ts < end]
-
-
-async def call(runner: Runner, records: list[Record], bundle: Bundle, ctx: RunContext) -> RunOutcome:
-    return await runner(records, bundle, ctx)
-
-
-class Ran:
-    def __init__(self, outcome: RunOutcome, db: ServerBackend, summary: Summary) -> None:
-        self.outcome, self.db, self.summary = outcome, db, summary
-
-    def rows(self, sql: str) -> list[dict[str, Any]]:
-        res = self.db.query(sql)
-        return [{c: str(v) for c, v in zip(res.columns, row, strict=True)} for row in res.rows]
 
 
 @pytest.fixture
 def runs(
-    kafka_bootstrap: str, redis_url: str, clickhouse_url: str, unique_name: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    kafka_bootstrap: str,
+    redis_url: str,
+    clickhouse_url: str,
+    unique_name: str,
+    tmp_path: Path,
 ) -> Iterator[dict[str, Ran]]:
-    settings = Settings(
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        clickhouse_backend="server",
-        clickhouse_url=clickhouse_url,
-        topic_partitions=2,
-        data_dir=tmp_path,
+    load, bundle = INPUTS[request.param]
+    settings = kit.settings_for(kafka_bootstrap, redis_url, clickhouse_url, tmp_path)
+    with kit.both_runs(settings, unique_name, load(), kit.parity_bundle(bundle)) as ran:
+        yield ran
+
+
+@dataclass(frozen=True)
+class Known:
+    """A difference understood and reported, not yet fixed: the columns of each table it moves,
+    the runners' totals and the summary checks it moves; anything beyond it fails."""
+
+    columns: dict[str, set[str]]
+    totals: set[str]
+    checks: set[str]
+    why: str
+
+
+def agree(runs: dict[str, Ran], known: Known | None = None) -> tuple[kit.Rows, bool]:
+    """Every table row for row, the runners' totals, and each record against its own totals; with
+    ``known``, whether what differs is within it (the caller xfails once it asserted the rest)."""
+    rows, apart = kit.compare(runs)
+    totals, checks = kit.totals_apart(runs), kit.failed_checks(runs)
+    s = runs["inprocess"].summary
+    took = f"in-process {runs['inprocess'].outcome.wall_s:.1f} s, kafka {runs['kafka'].outcome.wall_s:.1f} s"
+    print(
+        "\nrows: "
+        + ", ".join(f"{len(a)} {name}" for name, (a, _) in rows.items())
+        + f"; orders {s.orders_by_type}, {s.fills} fills, {s.trades} trades, PnL {s.pnl_net}; "
+        f"by symbol {s.by_symbol}; {took}\napart: {apart}, totals {totals}, checks {checks}"
     )
-    records, bundle = btc_half_day(), parity_bundle()
-    made: list[ServerBackend] = []
-    out: dict[str, Ran] = {}
-    runners: dict[str, Runner] = {"inprocess": inprocess.run, "kafka": kafka.run}
-    try:
-        for name, runner in runners.items():
-            database = f"{unique_name[:40]}_{name}"
-            db = ServerBackend(clickhouse_url, database)
-            made.append(db)
-            migrate(db)
-            run_id = f"{unique_name[-8:]}{name[:2]}"
-            ctx = RunContext(settings, database, run_id, "NORMAL", Decimal(10_000))
-            began = time.perf_counter()
-            outcome = asyncio.run(call(runner, records, bundle, ctx))
-            took = time.perf_counter() - began
-            print(f"\n{name}: {outcome.records} records in {took:.1f} s; {outcome.notes}")
-            summary = Summary(
-                run_id, database, bundle.bundle_id, bundle.rev, name, [], outcome.records,
-                outcome.ticks, outcome.wall_s, outcome.events_per_s, Decimal(10_000),
-            )  # fmt: skip
-            out[name] = Ran(outcome, db, read(db, outcome, summary))
-        yield out
-    finally:
-        for db in made:
-            db.execute(f"DROP DATABASE IF EXISTS {db.database}")
-            db.close()
+    wrong = {"tables": apart, "totals": totals, "checks": checks}
+    if known is not None and any(wrong.values()):
+        cols = {name: kit.columns_apart(*rows[name]) for name in apart}
+        within = (
+            all(c is not None and c <= known.columns.get(name, set()) for name, c in cols.items())
+            and set(totals) <= known.totals
+            and {c.name for cs in checks.values() for c in cs} <= known.checks
+        )
+        assert within, (cols, wrong)
+        return rows, True
+    assert not any(wrong.values()), wrong
+    return rows, False
 
 
-def diff(a: list[dict[str, str]], b: list[dict[str, str]]) -> list[tuple[Any, Any]]:
-    """The first rows that differ, each with its counterpart (same position) for the columns apart."""
-    out = []
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            out.append((i, {k: (v, y.get(k)) for k, v in x.items() if y.get(k) != v}))
-        if len(out) == 3:
-            break
-    return out
-
-
+@pytest.mark.parametrize("runs", ["btc"], indirect=True)
 def test_kafka_path_and_in_process_agree_on_every_decision_order_and_fill(runs: dict[str, Ran]) -> None:
-    engine, worker = runs["inprocess"], runs["kafka"]
-    for ran in (engine, worker):  # each record is what its runner counted
-        bad = [c for c in ran.summary.checks if not c.ok]
-        assert not bad, (ran.summary.engine, bad)
-    rows = {name: (engine.rows(sql), worker.rows(sql)) for name, sql in TABLES.items()}
-    apart = {name: (len(a), len(b), diff(a, b)) for name, (a, b) in rows.items() if a != b}
-    assert not apart, apart
-    t_engine, t_worker = asdict(engine.outcome.totals), asdict(worker.outcome.totals)
-    assert t_engine == t_worker, {k: (v, t_worker[k]) for k, v in t_engine.items() if t_worker[k] != v}
-
+    agree(runs)
     # the comparison is about something: entries, stops and take-profits that filled, closes
+    engine = runs["inprocess"]
     s = engine.summary
     assert s.trades >= 10 and s.fills >= 2 * s.trades, (s.trades, s.fills)
     types = s.orders_by_type
     assert types.get("MARKET", 0) >= s.trades and types.get("STOP_MARKET", 0) >= s.trades, types
-    assert len(engine.rows(CLOSED)) == s.trades, s.trades
-    print(
-        "\nagree: "
-        + ", ".join(f"{len(a)} {name} rows" for name, (a, _) in rows.items())
-        + f"; orders {types}, {s.fills} fills, {s.trades} trades, PnL {s.pnl_net}; "
-        f"in-process {engine.outcome.wall_s:.1f} s, kafka {worker.outcome.wall_s:.1f} s"
+    assert len(engine.rows(kit.CLOSED)) == s.trades, s.trades
+
+
+# Measured on 32e0c20: every table agrees but funding. The Kafka path settles at other marks than the
+# engine, and its S6 at yet another than its own venue (so its summary's PnL = wallet check fails):
+# funding_records 00:00 mark 1.0944 (engine 1.0958), 08:00 1.162 (engine 1.1074); S6's
+# funding_paid at 08:00 from 1.1075. (1) kafka_feed publishes a FundingEvent (stamped T+7..17 ms)
+# while the batch holding the ticks just before T is still open in S1's 100 ms window, so S4's
+# desk crosses T with the previous batch's mark (08:00: the 04:00 mark tick); the engine's venue
+# has every tick before T. (2) S6 on Kafka charges the recorded mark_price from mkt.funding; the
+# engine charges S6 the venue's settlement (FundingPayment.mark_price).
+FUNDING_APART = Known(
+    columns={"funding": {"mark_price", "amount_usdt"}, "positions": {"funding_paid", "realized_pnl"}},
+    totals={"funding", "realized", "wallet_change"},
+    checks={"PnL = wallet"},
+    why="Kafka path settles funding at other marks (kafka_feed's order; its S6 reads mkt.funding)",
+)
+
+
+@pytest.mark.parametrize("runs", ["xrp_btc"], indirect=True)
+def test_they_agree_on_funding_and_on_two_symbols_one_ending_mid_run(runs: dict[str, Ran]) -> None:
+    rows, tolerated = agree(runs, FUNDING_APART)
+    # about something: funding settled on open positions, long and short; trades on both symbols
+    held = [
+        r for r in rows["funding"][0] if Decimal(r["position_qty"]) != 0 and Decimal(r["amount_usdt"]) != 0
+    ]
+    assert len(held) >= 2 and {Decimal(r["position_qty"]) > 0 for r in held} == {True, False}, rows[
+        "funding"
+    ][0]
+    s = runs["inprocess"].summary
+    assert s.by_symbol["XRPUSDT"]["funding_settlements"] == len(held), s.by_symbol
+    trades = {sym: r["trades"] for sym, r in s.by_symbol.items()}
+    assert trades.get("XRPUSDT", 0) >= 3 and trades.get("BTCUSDT", 0) >= 1, trades
+    # XRP's last position closed where XRP's data ended (END_OF_DATA), before BTC's first tick
+    xrp_pos = [r for r in rows["positions"][0] if r["symbol"] == "XRPUSDT"]
+    assert all(int(r["ts"]) < kit.ms(BTC_START) for r in xrp_pos), [
+        r for r in xrp_pos if int(r["ts"]) >= kit.ms(BTC_START)
+    ]
+    ended = {intent_id_for(r["pos_id"], END_OF_DATA) for r in xrp_pos}  # the close's id names its position
+    assert any(r["intent_id"] in ended and r["status"] == "FILLED" for r in rows["orders"][0]), (
+        "no END_OF_DATA"
     )
+    assert runs["inprocess"].outcome.totals.end_of_run_closes >= 2  # XRP's end of data, BTC's end of run
+    if tolerated:
+        pytest.xfail(FUNDING_APART.why)
