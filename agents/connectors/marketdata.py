@@ -134,6 +134,15 @@ class MicroBatcher:
         self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
         return out
 
+    def close_symbol(self, market: Market, symbol: str, at: int) -> list[MarketBatch]:
+        """Close one symbol's open batch now, at ``at`` (before its funding settlement is
+        published: whoever reads both sees the market up to the settlement first)."""
+        if (market, symbol) not in self._open:
+            return []
+        out = [self._close((market, symbol), at)]
+        self._deadline = min((o.first_ts + self.window_ms for o in self._open.values()), default=math.inf)
+        return out
+
     def flush(self, at: int | None = None) -> list[MarketBatch]:
         """Close every open batch (end of input), ``at`` or at the latest event time seen."""
         self._deadline = math.inf

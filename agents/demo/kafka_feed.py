@@ -7,6 +7,9 @@ order the in-process engine hands them on (``agents.engine.engine``, step 1).
 - A batch whose window ended by a record's time is closed *before* that record, funding rates
   included (``replay_records`` closes batches on ticks only, so a rate would overtake the batch
   the engine closes first, and S3 would read the new ``funding:{next}`` one batch early).
+- A funding rate comes after its perpetual's open batch, closed at the rate's time (as the engine
+  closes it): the paper venue settles on the positions and mark as of the ticks before it, which
+  the engine applied as they came.
 - A funding rate is also S1's ``funding:{next}`` for S3: :class:`Message.funding` carries it, and
   the runner writes the key just before publishing (after everything earlier is done).
 - A malformed record goes to its ``dlq.<topic>`` as ``chimera replay`` sends it.
@@ -24,6 +27,7 @@ from agents.connectors.marketdata import Malformed, MicroBatcher
 from agents.connectors.recordings import Record
 from agents.connectors.replay import dead_letter
 from agents.engine.ends import DataEnds
+from chimera.model import Market
 from topics.market import FundingEvent, MarketBatch, topic_for_market
 
 
@@ -77,6 +81,7 @@ def messages(
         for sym in ends.due(rec.ts) if ends is not None else ():
             yield Message("", b"", b"", counts.records - 1, ended=sym)
         if isinstance(rec, FundingEvent):
+            yield from batches(batcher.close_symbol(Market.FUT, rec.symbol, rec.ts))
             counts.funding += 1
             yield Message("mkt.funding", rec.symbol.encode(), rec.encode(), counts.records, funding=rec)
         else:

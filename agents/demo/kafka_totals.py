@@ -3,7 +3,7 @@
 ClickHouse: the summary checks the record against these, as it does against the engine's totals.
 
 Every topic is read at least once: a record delivered twice (a retry, a rebalance) counts once,
-by its own key (decision: ``signal_id``; fill: ``trade_id``; position event: ``pos_id, seq``).
+by its own key (decision: ``signal_id``; fill: ``market, symbol, trade_id``; position event: ``pos_id, seq``).
 """
 
 from __future__ import annotations
@@ -104,12 +104,14 @@ class Consumed:
         out.events = sorted(seen.values(), key=lambda e: (e.ts, e.pos_id, e.seq))
         return out
 
-    def fills(self) -> dict[str, Any]:
-        """Each fill once, by trade_id (a later version of an order repeats its earlier fills)."""
-        got: dict[str, Any] = {}
+    def fills(self) -> dict[tuple[str, str, str], Any]:
+        """Each fill once, by (market, symbol, trade_id), the ``fills`` table's key: a later
+        version of an order repeats its earlier fills, and a venue numbers trades per instrument
+        (two desks' venues both have a trade 1)."""
+        got: dict[tuple[str, str, str], Any] = {}
         for r in self.results:
             for f in r.fills:
-                got.setdefault(f.trade_id, f)
+                got.setdefault((r.market.value, r.symbol, f.trade_id), f)
         return got
 
     def open_positions(self) -> list[PositionEvent]:

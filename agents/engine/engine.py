@@ -143,6 +143,8 @@ class Engine:
                 await self._flatten(set(ended), END_OF_DATA)
         if isinstance(rec, FundingEvent):
             counts.funding_events += 1
+            # S1 publishes the perpetual's open batch first (agents.demo.kafka_feed does so too)
+            await self._batches(self.batcher.close_symbol(Market.FUT, rec.symbol, rec.ts))
             await self._funding_rate(rec)
             return
         counts.ticks += 1

@@ -76,8 +76,11 @@ class Engine:
         self.funding = FundingBook()
         # settlements crossed whose own rate has not arrived yet: (funding_time, positions at it)
         self._pending_funding: list[tuple[int, list[tuple[Symbol, Decimal, Decimal]]]] = []
-        self._order_seq = 0
-        self._trade_seq = 0
+        # ids count per instrument, as Binance numbers orderId and tradeId per symbol: an instrument's
+        # ids are the same whichever other instruments share the venue (one paper venue in the
+        # engine, one per partition's desk on Kafka)
+        self._order_seq: dict[Key, int] = {}
+        self._trade_seq: dict[Key, int] = {}
         self._out: list[SimEvent] = []
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -89,9 +92,13 @@ class Engine:
         """The exchange is a :class:`chimera.model.Clock`: event time of the last market event."""
         return self.t
 
-    def _next_order_id(self) -> tuple[str, int]:
-        self._order_seq += 1
-        return str(self._order_seq), self._order_seq
+    def _next_order_id(self, key: Key) -> tuple[str, int]:
+        seq = self._order_seq[key] = self._order_seq.get(key, 0) + 1
+        return str(seq), seq
+
+    def _next_trade_id(self, key: Key) -> str:
+        seq = self._trade_seq[key] = self._trade_seq.get(key, 0) + 1
+        return str(seq)
 
     def _touch(self, o: SimOrder) -> None:
         o.ts = self.t
@@ -282,9 +289,8 @@ class Engine:
             pos = self.book.get(o.req.symbol, lev)
             self.book.apply_fill(pos, o.side.sign * qty, price, inst.tick_size)
             self.wallets.add_free(Market.FUT, inst.quote, -fee)
-        self._trade_seq += 1
         fill = Fill(
-            trade_id=str(self._trade_seq),
+            trade_id=self._next_trade_id((o.req.market, o.req.symbol)),
             client_order_id=o.req.client_order_id,
             symbol=o.req.symbol,
             market=o.req.market,
@@ -340,15 +346,24 @@ class Engine:
             return
         side = Side.SELL if pos.qty > 0 else Side.BUY
         price, qty = self.book.liquidate(pos)
-        venue_id, seq = self._next_order_id()
-        cid = ClientOrderId(f"autoclose-{self.t}-{seq}")
+        venue_id, seq = self._next_order_id((Market.FUT, symbol))
+        cid = ClientOrderId(f"autoclose-{self.t}-{symbol}-{seq}")
         req = OrderRequest(symbol, Market.FUT, side, OrderType.MARKET, qty, cid, reduce_only=True)
         o = SimOrder(req, venue_id, seq, self.t, qty, self.t, live=True, final=True, reason="liquidation")
         self.orders[(Market.FUT, cid)] = o
-        self._trade_seq += 1
         quote = self.instruments[(Market.FUT, symbol)].quote
         fill = Fill(
-            str(self._trade_seq), cid, symbol, Market.FUT, side, price, qty, ZERO, quote, False, self.t
+            self._next_trade_id((Market.FUT, symbol)),
+            cid,
+            symbol,
+            Market.FUT,
+            side,
+            price,
+            qty,
+            ZERO,
+            quote,
+            False,
+            self.t,
         )
         o.fills.append(fill)
         o.filled_qty, o.notional, o.status = qty, price * qty, OrderStatus.FILLED

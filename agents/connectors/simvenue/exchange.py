@@ -87,15 +87,17 @@ class SimExchange(Engine):
         return self._drain()
 
     @exact
-    def on_funding_rate(self, symbol: str, ts: int, rate: Decimal, funding_time: int) -> list[SimEvent]:
-        """The rate for the settlement at ``funding_time``.
+    def on_funding_rate(
+        self, symbol: str, ts: int, rate: Decimal, funding_time: int, mark: Decimal | None = None
+    ) -> list[SimEvent]:
+        """The rate for the settlement at ``funding_time`` (and the mark at it, if known).
 
         A settlement uses the rate published for its own time when one is known (a recorded rate
         may arrive at the settlement instant itself), else the latest rate known before it.
         """
         key = self._key(Market.FUT, symbol)
         known = FundingRate(key[1], rate, funding_time)
-        self.funding.publish(known)
+        self.funding.publish(known, mark)
         self._advance(ts)
         self.funding.make_latest(known)
         return self._drain()
@@ -123,7 +125,7 @@ class SimExchange(Engine):
             assert qty is not None
             qty = min(qty, abs(pos))
         reservation = self._reserve(req, qty, m.taker_reference(req.side))
-        venue_id, seq = self._next_order_id()
+        venue_id, seq = self._next_order_id((req.market, req.symbol))
         o = SimOrder(
             req, venue_id, seq, self.t + self.config.latency_ms, qty, self.t, reservation=reservation
         )
@@ -151,7 +153,7 @@ class SimExchange(Engine):
         res.holders = 2
         legs = []
         for leg, other in ((limit, stop), (stop, limit)):
-            venue_id, seq = self._next_order_id()
+            venue_id, seq = self._next_order_id((Market.SPOT, req.symbol))
             live_ts = self.t + self.config.latency_ms
             legs.append(SimOrder(leg, venue_id, seq, live_ts, req.qty, self.t, reservation=res))
             legs[-1].sibling = other.client_order_id

@@ -21,7 +21,9 @@ def apply(ex: SimExchange, record: Record) -> list[SimEvent]:
     if isinstance(record, Malformed):
         return []
     if isinstance(record, FundingEvent):
-        return ex.on_funding_rate(record.symbol, record.ts, record.rate, record.funding_time)
+        return ex.on_funding_rate(
+            record.symbol, record.ts, record.rate, record.funding_time, record.mark_price
+        )
     ev = record
     if ev.kind in ("t", "k"):
         if ev.price is None or ev.qty is None:

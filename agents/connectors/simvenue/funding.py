@@ -1,7 +1,9 @@
 """Perpetual funding: the rates known so far and the payments settled on open positions.
 
 A settlement at ``T`` pays ``position_qty · mark · rate`` (longs pay a positive rate) with the
-rate published for ``T`` when it is known, else the latest rate known before it.
+rate published for ``T`` when it is known, else the latest rate known before it; the mark is the
+one published with ``T``'s own rate (the mark at the settlement instant, as a venue computes the
+fee), else the venue's mark when it crossed ``T``.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ class FundingBook:
     def __init__(self) -> None:
         self.latest: dict[Symbol, FundingRate] = {}
         self.history: dict[Symbol, dict[int, FundingRate]] = {}
+        self.marks: dict[tuple[Symbol, int], Decimal] = {}  # published with a settlement's own rate
         self.payments: list[FundingPayment] = []
 
-    def publish(self, rate: FundingRate) -> None:
-        """Make ``rate`` known for its own settlement (call :meth:`make_latest` once time moved)."""
+    def publish(self, rate: FundingRate, mark: Decimal | None = None) -> None:
+        """Make ``rate`` (and the mark at its settlement, if given) known for its own settlement
+        (call :meth:`make_latest` once time moved)."""
         self.history.setdefault(rate.symbol, {})[rate.funding_time] = rate
+        if mark is not None:
+            self.marks[rate.symbol, rate.funding_time] = mark
 
     def make_latest(self, rate: FundingRate) -> None:
         self.latest[rate.symbol] = rate
@@ -59,10 +65,12 @@ class FundingBook:
     ) -> list[FundingPayment]:
         """Pay the positions held at ``funding_time``; return the payments (also kept)."""
         out = []
-        for symbol, qty, mark in held:
-            rate = self.history.get(symbol, {}).get(funding_time) or self.latest.get(symbol)
+        for symbol, qty, crossed in held:
+            own = self.history.get(symbol, {}).get(funding_time)
+            rate = own or self.latest.get(symbol)
             if rate is None:
                 continue
+            mark = self.marks.get((symbol, funding_time), crossed) if own is not None else crossed
             amount = money(-qty * mark * rate.rate)
             book.pay_funding(amount)
             out.append(FundingPayment(symbol, funding_time, rate.rate, qty, mark, amount))

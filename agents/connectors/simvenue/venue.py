@@ -57,8 +57,10 @@ class SimVenue:
     def on_mark_price(self, symbol: str, ts: int, mark: Decimal) -> list[SimEvent]:
         return self.exchange.on_mark_price(symbol, ts, mark)
 
-    def on_funding_rate(self, symbol: str, ts: int, rate: Decimal, funding_time: int) -> list[SimEvent]:
-        return self.exchange.on_funding_rate(symbol, ts, rate, funding_time)
+    def on_funding_rate(
+        self, symbol: str, ts: int, rate: Decimal, funding_time: int, mark: Decimal | None = None
+    ) -> list[SimEvent]:
+        return self.exchange.on_funding_rate(symbol, ts, rate, funding_time, mark)
 
     # ---- the Venue port ------------------------------------------------------------------------
     async def load_markets(self) -> dict[tuple[Market, Symbol], Instrument]:

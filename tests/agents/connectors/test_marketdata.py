@@ -102,6 +102,18 @@ def test_close_due_flushes_a_quiet_symbol_by_the_watermark() -> None:
     assert [b.symbol for b in batcher.close_due(80)] == ["B"] and batcher.flush() == []
 
 
+def test_one_symbol_closes_early_before_its_funding_and_the_others_keep_their_window() -> None:
+    batcher = MicroBatcher(window_ms=50, max_ticks=100)
+    batcher.add(trade(0, symbol="A"))
+    batcher.add(trade(10, symbol="B"))
+    assert batcher.close_symbol(FUT, "C", 20) == []  # nothing open for it
+    [a] = batcher.close_symbol(FUT, "A", 20)
+    assert (a.symbol, a.ts, a.close_ts) == ("A", [0], 20)
+    assert batcher.close_due(59) == [] and [b.symbol for b in batcher.close_due(60)] == ["B"]
+    batcher.add(trade(70, symbol="A"))  # a new window of its own
+    assert [(b.symbol, b.ts) for b in batcher.close_due(120)] == [("A", [70])]
+
+
 def test_event_time_going_back_is_refused() -> None:
     batcher = MicroBatcher(window_ms=10, max_ticks=10)
     batcher.add(trade(100))

@@ -45,8 +45,9 @@ def expected_payments(
     recs: list[MarketEvent | FundingEvent], qty: Decimal
 ) -> list[tuple[int, Decimal, Decimal]]:
     """Worked out from the raw records, independently of the exchange: at each 00/08/16 h boundary,
-    mark = last trade before the record that crosses it; rate = that record's own rate when it is
-    the funding row of this boundary, else the latest rate seen before; a long pays qty·mark·rate."""
+    rate = the crossing record's own rate when it is the funding row of this boundary, else the
+    latest rate seen before; mark = the mark published with that own rate (the -mark file beside
+    the rates), else the last trade before the crossing record; a long pays qty·mark·rate."""
     out = []
     last_price: Decimal | None = None
     rate: Decimal | None = None
@@ -56,8 +57,10 @@ def expected_payments(
         while boundary <= r.ts:
             own = r.rate if isinstance(r, FundingEvent) and r.funding_time == boundary else None
             use = own if own is not None else rate
-            if use is not None and last_price is not None:
-                amount = (-qty * last_price * use).quantize(D("0.00000001"), rounding=ROUND_HALF_EVEN)
+            mark = r.mark_price if own is not None and isinstance(r, FundingEvent) else None
+            mark = mark or last_price
+            if use is not None and mark is not None:
+                amount = (-qty * mark * use).quantize(D("0.00000001"), rounding=ROUND_HALF_EVEN)
                 out.append((boundary, use, amount))
             boundary += H8
         prev_ts = r.ts

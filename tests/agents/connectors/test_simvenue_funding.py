@@ -59,3 +59,20 @@ def test_no_rate_known_means_no_settlement() -> None:
     ex.submit(order("long", "BUY", "MARKET", "0.1", market="FUT"))
     ex.advance(DAY + 3 * H8)
     assert ex.funding_payments() == []
+
+
+def test_a_rate_published_with_its_mark_is_settled_at_that_mark() -> None:
+    # the recorded mark at the settlement instant (freqtrade's -mark file beside the rates), not the
+    # last trade the venue saw before it; a later slot with no rate of its own falls back on the
+    # latest rate and the venue's own mark when it crossed the slot
+    ex = make_exchange(market_slippage="0")
+    ex.on_trade(BTC, FUT, DAY + 1_000, D("40000.0"), D("1"))
+    ex.submit(order("long", "BUY", "MARKET", "0.1", market="FUT"))
+    ex.on_trade(BTC, FUT, DAY + H8 - 1, D("40100.0"), D("1"))
+    ex.on_funding_rate(BTC, DAY + H8 + 17, D("0.0001"), DAY + H8, mark=D("40150.0"))
+    ex.on_trade(BTC, FUT, DAY + 2 * H8 - 1, D("40300.0"), D("1"))
+    ex.advance(DAY + 2 * H8 + 10_000)  # past the grace: 16:00 is paid with the latest rate
+    assert ex.funding_payments() == [
+        FundingPayment(SYM, DAY + H8, D("0.0001"), D("0.1"), D("40150.0"), D("-0.4015")),
+        FundingPayment(SYM, DAY + 2 * H8, D("0.0001"), D("0.1"), D("40300.0"), D("-0.403")),
+    ]

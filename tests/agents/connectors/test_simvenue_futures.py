@@ -165,7 +165,7 @@ def test_liquidation_price_and_liquidation_on_mark() -> None:
     assert ex.positions() == []
     [liq] = [e for e in events if isinstance(e, Fill)]
     assert (liq.client_order_id, liq.price, liq.qty, liq.side, liq.ts) == (
-        "autoclose-3000-2", D("36200.0"), D("0.1"), "SELL", 3_000,
+        "autoclose-3000-BTCUSDT-2", D("36200.0"), D("0.1"), "SELL", 3_000,
     )  # fmt: skip
     assert ex.order(FUT, BTC, liq.client_order_id).status is OrderStatus.FILLED
     assert wallet(ex) == (D("9598.4"), 0)  # the 400 margin is gone

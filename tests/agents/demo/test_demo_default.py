@@ -57,11 +57,11 @@ def test_the_default_bundle_follows_the_symbols_and_the_regime_is_pinned_where_t
     assert told.path is None and told.regime is None
 
 
-def _series(path: Path) -> list[tuple[int, Decimal]]:
+def _series(path: Path, col: str | None = None) -> list[tuple[int, Decimal]]:
     """(open time ms, value) of a freqtrade file: ``close`` of candles, ``open`` (the rate) of the
     funding file, read here with pandas, decimals by the float's shortest repr (as written)."""
     frame = pd.read_feather(path)
-    col = "open" if "funding_rate" in path.name else "close"
+    col = col or ("open" if "funding_rate" in path.name else "close")
     return [
         (int(t.value // 1_000_000), D(repr(float(v)))) for t, v in zip(frame["date"], frame[col], strict=True)
     ]
@@ -79,17 +79,20 @@ def expected_funding(
     trades = _series(XRP_FILES[0])
     rates = [(t - t % EIGHT_H, r) for t, r in _series(XRP_FILES[1])]  # stamped a few ms after the slot
     marks = _series(XRP_FILES[2])
+    at_slot = dict(_series(XRP_FILES[2], "open"))  # the mark at T, published with T's own rate
     out = []
     first = trades[0][0] // EIGHT_H * EIGHT_H + EIGHT_H
     for when in range(first, until_ms - GRACE_MS + 1, EIGHT_H):
         qty = sum((q if s == "BUY" else -q for ts, s, q in fills if ts < when), D(0))  # held at T
-        known = [r for slot, r in rates if slot <= when]
+        known = [(slot, r) for slot, r in rates if slot <= when]
         if not qty or not known:
             continue
-        # the venue's mark at T: the last mark tick before T (the 8h candle ending at T closes at
-        # T - 1 ms); before the mark file starts, the last trade (a 5-minute candle's close)
+        # T's own rate comes with the mark at T (the 8h mark candle opening at T); with the latest
+        # rate instead, the venue's mark: the last mark tick before T (the 8h candle ending at T
+        # closes at T - 1 ms), before the mark file starts the last trade (a 5-minute close)
         before = [m for t, m in marks if t < when] or [c for t, c in trades if t < when]
-        mark, rate = before[-1], known[-1]
+        (slot, rate), crossed = known[-1], before[-1]
+        mark = at_slot.get(when, crossed) if slot == when else crossed
         amount = (-qty * mark * rate).quantize(D("1e-8"), rounding=ROUND_HALF_EVEN)
         # the record holds mark and rate at its columns' 12 places (the files' float noise:
         # 0.9470000000000001, -0.0021933400000000002); the amount is of the exact values
