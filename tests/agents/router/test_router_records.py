@@ -92,9 +92,9 @@ async def test_every_fill_is_stored_with_mid_book_and_slippage(
     ).rows
     expected = [(f, r) for r in desk.results for f in r.fills]
     assert len(fills) == len(expected) == 5  # taker 1 + walk 2 + sell 1 + fut 1
-    by_trade = {row[0]: row for row in fills}
+    by_trade = {(row[0], row[1]): row for row in fills}  # trade ids count per instrument
     for f, r in expected:
-        row = by_trade[f.trade_id]
+        row = by_trade[f.trade_id, r.client_order_id]
         assert row[1:8] == (
             r.client_order_id,
             r.side.value,
@@ -112,14 +112,18 @@ async def test_every_fill_is_stored_with_mid_book_and_slippage(
             (book.bid_px, book.ask_px, book.ask_qty) if book else ([], [], [])
         )
 
-    walk = [by_trade[f.trade_id] for f, r in expected if r.client_order_id == coid(f"i-walk-{run}", 0)]
+    walk = [
+        by_trade[f.trade_id, r.client_order_id]
+        for f, r in expected
+        if r.client_order_id == coid(f"i-walk-{run}", 0)
+    ]
     # the 9060 quote: 39486.56 for 1.2031 BTC, the rest 5 bps above; mid 39486.555
     assert [(w[3], w[4]) for w in walk] == [(D("39486.56"), D("1.2031")), (D("39506.31"), D("0.2969"))]
     assert walk[0][7] == D("39486.555")
     assert walk[1][11] == pytest.approx((39506.31 - 39486.555) / 39486.555 * 1e4)  # paid ~5 bps more
-    sell = by_trade[next(f.trade_id for f, r in expected if r.side is Side.SELL)]
+    sell = by_trade[next((f.trade_id, r.client_order_id) for f, r in expected if r.side is Side.SELL)]
     assert sell[11] == pytest.approx(signed_bps("SELL", sell[3], sell[7]))
-    fut = by_trade[next(f.trade_id for f, r in expected if r.market.value == "FUT")]
+    fut = by_trade[next((f.trade_id, r.client_order_id) for f, r in expected if r.market.value == "FUT")]
     assert (fut[7], fut[8], fut[9]) == (D("46319.0"), [], [])  # bar data: no book, mid = last trade
 
     orders = backend.query(
