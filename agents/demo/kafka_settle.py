@@ -28,12 +28,13 @@ def _want(consumed: Consumed, desks: list[dict[str, Any]]) -> dict[str, Any]:
 def _have(db: ClickHouseBackend) -> dict[str, Any]:
     (signals,) = db.query("SELECT uniqExact(signal_id) FROM signals").rows[0]
     orders = db.query("SELECT client_order_id, max(version) FROM orders GROUP BY client_order_id").rows
-    fills = db.query("SELECT DISTINCT trade_id FROM fills").rows
+    # by the fills table's key, as Consumed.fills() (a venue numbers trades per instrument)
+    fills = db.query("SELECT DISTINCT market, symbol, trade_id FROM fills").rows
     (funding,) = db.query("SELECT count() FROM funding_records FINAL").rows[0]
     return {
         "signals": int(signals),
         "orders": {str(c): int(v) for c, v in orders},
-        "fills": {str(t) for (t,) in fills},
+        "fills": {(str(m), str(s), str(t)) for m, s, t in fills},
         "funding": int(funding),
     }
 
