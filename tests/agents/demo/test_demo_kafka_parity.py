@@ -21,7 +21,9 @@ Inputs:
   funding times in it (a long over 00:00, a short over 08:00: two ``funding_records`` on a
   position), one is still open when XRP's data ends (closed there by ``END_OF_DATA``, before BTC
   starts) and BTC trades too. The slice 11-18 00:00 -> 11-19 12:00 held no position over a
-  funding time.
+  funding time. This case found the paths settling funding at different marks (fixed in 8961f19:
+  a rate closes its perpetual's open batch first; a settlement uses the mark published with its
+  own rate).
 
 Two differences the paths once had are gone by construction: S1 stamps each batch with the time it
 closed it (``MarketBatch`` v2 ``closed_ts``), where the engine's batch timer and S4's paper desk
@@ -33,7 +35,6 @@ reach S6 before the batch (in-process) or after it (Kafka) changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,20 +74,8 @@ def runs(
         yield ran
 
 
-@dataclass(frozen=True)
-class Known:
-    """A difference understood and reported, not yet fixed: the columns of each table it moves,
-    the runners' totals and the summary checks it moves; anything beyond it fails."""
-
-    columns: dict[str, set[str]]
-    totals: set[str]
-    checks: set[str]
-    why: str
-
-
-def agree(runs: dict[str, Ran], known: Known | None = None) -> tuple[kit.Rows, bool]:
-    """Every table row for row, the runners' totals, and each record against its own totals; with
-    ``known``, whether what differs is within it (the caller xfails once it asserted the rest)."""
+def agree(runs: dict[str, Ran]) -> kit.Rows:
+    """Every table row for row, the runners' totals, and each record against its own totals."""
     rows, apart = kit.compare(runs)
     totals, checks = kit.totals_apart(runs), kit.failed_checks(runs)
     s = runs["inprocess"].summary
@@ -95,20 +84,11 @@ def agree(runs: dict[str, Ran], known: Known | None = None) -> tuple[kit.Rows, b
         "\nrows: "
         + ", ".join(f"{len(a)} {name}" for name, (a, _) in rows.items())
         + f"; orders {s.orders_by_type}, {s.fills} fills, {s.trades} trades, PnL {s.pnl_net}; "
-        f"by symbol {s.by_symbol}; {took}\napart: {apart}, totals {totals}, checks {checks}"
+        f"by symbol {s.by_symbol}; {took}"
     )
     wrong = {"tables": apart, "totals": totals, "checks": checks}
-    if known is not None and any(wrong.values()):
-        cols = {name: kit.columns_apart(*rows[name]) for name in apart}
-        within = (
-            all(c is not None and c <= known.columns.get(name, set()) for name, c in cols.items())
-            and set(totals) <= known.totals
-            and {c.name for cs in checks.values() for c in cs} <= known.checks
-        )
-        assert within, (cols, wrong)
-        return rows, True
     assert not any(wrong.values()), wrong
-    return rows, False
+    return rows
 
 
 @pytest.mark.parametrize("runs", ["btc"], indirect=True)
@@ -123,27 +103,9 @@ def test_kafka_path_and_in_process_agree_on_every_decision_order_and_fill(runs: 
     assert len(engine.rows(kit.CLOSED)) == s.trades, s.trades
 
 
-# Measured on 6ebf7ec: every table agrees but funding. The Kafka path settles at other marks than the
-# engine, and its S6 at yet another than its own venue (so its summary's PnL = wallet check fails):
-# funding_records 00:00 mark 1.0944 (engine 1.0958), 08:00 1.162 (engine 1.1074); S6's
-# funding_paid at 08:00 from 1.1075. (1) kafka_feed publishes a FundingEvent (stamped T+7..17 ms)
-# while the batch holding the ticks just before T is still open in S1's 100 ms window, so S4's
-# desk crosses T with the previous batch's mark (08:00: the 04:00 mark tick); the engine's venue
-# has every tick before T. (2) S6 on Kafka charges the recorded mark_price from mkt.funding; the
-# engine charges S6 the venue's settlement (FundingPayment.mark_price). Prototyped (not here): the
-# venue settling at the mark published with T's own rate made every table equal, here and on the
-# whole XRP week (bench/demo_parity.py). Once fixed, this case passes instead of xfailing.
-FUNDING_APART = Known(
-    columns={"funding": {"mark_price", "amount_usdt"}, "positions": {"funding_paid", "realized_pnl"}},
-    totals={"funding", "realized", "wallet_change"},
-    checks={"PnL = wallet"},
-    why="Kafka path settles funding at other marks (kafka_feed's order; its S6 reads mkt.funding)",
-)
-
-
 @pytest.mark.parametrize("runs", ["xrp_btc"], indirect=True)
 def test_they_agree_on_funding_and_on_two_symbols_one_ending_mid_run(runs: dict[str, Ran]) -> None:
-    rows, tolerated = agree(runs, FUNDING_APART)
+    rows = agree(runs)
     # about something: funding settled on open positions, long and short; trades on both symbols
     held = [
         r for r in rows["funding"][0] if Decimal(r["position_qty"]) != 0 and Decimal(r["amount_usdt"]) != 0
@@ -165,5 +127,3 @@ def test_they_agree_on_funding_and_on_two_symbols_one_ending_mid_run(runs: dict[
         "no END_OF_DATA"
     )
     assert runs["inprocess"].outcome.totals.end_of_run_closes >= 2  # XRP's end of data, BTC's end of run
-    if tolerated:
-        pytest.xfail(FUNDING_APART.why)
