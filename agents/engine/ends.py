@@ -117,6 +117,6 @@ class DataEnds:
             end = datetime.fromtimestamp(self.last[market, sym] / 1000, UTC).strftime("%Y-%m-%d %H:%M")
             out.append(
                 f"{sym} {market.value}: {n:,} mark/funding records after its last price tick ({end} UTC) "
-                "not replayed; its positions were closed at market when its data ended (END_OF_DATA)"
+                "not replayed; what was open on it then is closed at market (END_OF_DATA)"
             )
         return out
