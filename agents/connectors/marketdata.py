@@ -131,7 +131,7 @@ class MicroBatcher:
             for k, o in list(self._open.items())
             if ts >= o.first_ts + window
         ]
-        self._deadline = min((o.first_ts + window for o in self._open.values()), default=math.inf)
+        self._reset_deadline()
         return out
 
     def close_symbol(self, market: Market, symbol: str, at: int) -> list[MarketBatch]:
@@ -140,8 +140,11 @@ class MicroBatcher:
         if (market, symbol) not in self._open:
             return []
         out = [self._close((market, symbol), at)]
-        self._deadline = min((o.first_ts + self.window_ms for o in self._open.values()), default=math.inf)
+        self._reset_deadline()
         return out
+
+    def _reset_deadline(self) -> None:
+        self._deadline = min((o.first_ts + self.window_ms for o in self._open.values()), default=math.inf)
 
     def flush(self, at: int | None = None) -> list[MarketBatch]:
         """Close every open batch (end of input), ``at`` or at the latest event time seen."""

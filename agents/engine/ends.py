@@ -88,7 +88,6 @@ class DataEnds:
                 self.last[r.market, r.symbol] = max(r.ts, self.last.get((r.market, r.symbol), r.ts))
         self.dropped: Counter[Key] = Counter()
         self._pending = sorted((ts + window_ms, sym) for (m, sym), ts in self.last.items() if m is Market.FUT)
-        self.ended: list[str] = []
 
     def trim(self, records: Sequence[Record]) -> list[Record]:
         """``records`` without each series' records after its last price tick (counted)."""
@@ -108,7 +107,6 @@ class DataEnds:
         out = []
         while self._pending and self._pending[0][0] <= ts:
             out.append(self._pending.pop(0)[1])
-        self.ended += out
         return out
 
     def notes(self) -> list[str]:

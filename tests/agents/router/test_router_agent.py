@@ -130,6 +130,17 @@ def final(results: list[OrderResult], intent_id: str) -> dict[str, OrderResult]:
     return out
 
 
+def long_with_stop(r: Router, name: str, sl_price: str) -> OrderIntent:
+    """A long entered at T0 and filled, then its stop resting at the venue: the stop's intent."""
+    r.send(intent(f"int-agent-{name}-entry", T0))
+    r.wait_results("the entry", lambda rs: any(x.status is OrderStatus.FILLED for x in rs))
+    stop = intent(f"int-agent-{name}-stop", T0, side=Side.SELL, exec="sl_tp", reduce_only=True,
+                  sl_price=Decimal(sl_price), pos_id=f"pos-{name}", reason="SL")  # fmt: skip
+    r.send(stop)
+    r.wait_results("the stop resting", lambda rs: stop.intent_id in {x.intent_id for x in rs})
+    return stop
+
+
 def start(made: Made) -> tuple[Stack, Router]:
     stack = made.stack()
     stack.prepare(pipeline_bundle())
@@ -228,12 +239,7 @@ def test_the_venue_moves_to_the_time_s1_closed_a_batch_and_never_back(made: Made
         wait_for(f"the venue at {now}", lambda: (r.desk() or {}).get("now", 0) >= now, TIMEOUT_S, r.worker)
 
     batch(one_tick(T0, "40000", 0), T0)  # v1 (a recording from before closed_ts): its last tick
-    r.send(intent("int-agent-c-entry", T0))
-    r.wait_results("the entry", lambda rs: any(x.status is OrderStatus.FILLED for x in rs))
-    stop = intent("int-agent-c-stop", T0, side=Side.SELL, exec="sl_tp", reduce_only=True,
-                  sl_price=Decimal("39900"), pos_id="pos-c", reason="SL")  # fmt: skip
-    r.send(stop)
-    r.wait_results("the stop resting", lambda rs: stop.intent_id in {x.intent_id for x in rs})
+    stop = long_with_stop(r, "c", "39900")
     batch(one_tick(T0 + 10_000, "40000", 1, closed_ts=T0 + 10_100), T0 + 10_100)
     # what the batch sets off happens at its close: an order sent now is the venue's at T0 + 10.1 s
     late = intent("int-agent-c-late", T0 + 10_100, qty=Decimal("0.001"))
@@ -253,12 +259,7 @@ def test_the_venue_moves_to_the_time_s1_closed_a_batch_and_never_back(made: Made
 def test_a_resting_stop_survives_kill_9_and_fills_after_the_restart(made: Made) -> None:
     stack, r = start(made)
     r.market((T0, "40000"))
-    r.send(intent("int-agent-k-entry", T0))
-    r.wait_results("the entry", lambda rs: any(x.status is OrderStatus.FILLED for x in rs))
-    stop = intent("int-agent-k-stop", T0, side=Side.SELL, exec="sl_tp", reduce_only=True,
-                  sl_price=Decimal("39800"), pos_id="pos-k", reason="SL")  # fmt: skip
-    r.send(stop)
-    r.wait_results("the stop resting", lambda rs: stop.intent_id in {x.intent_id for x in rs})
+    stop = long_with_stop(r, "k", "39800")
     r.market((T0 + MINUTE, "39900"))  # a quiet batch: only the cursor moves
     r.worker.stop(signal.SIGKILL)
     r.worker = made.worker(stack).start(services="router", timeout_s=120)
