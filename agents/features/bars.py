@@ -20,6 +20,7 @@ from agents.features.ticks import TickArrays
 
 BAR_FIELDS = tuple(f.name for f in fields(Bar))
 LOOP_TICKS = 256  # batches up to this many ticks are cut into bars by a Python loop, larger by NumPy
+SUM_LOOP_ROWS = 32  # segments of up to this many rows on average are summed by a Python loop
 
 
 class BarColumns(NamedTuple):
@@ -59,16 +60,30 @@ def _columns(cols: list[list[Any]]) -> BarColumns:
     return BarColumns(*cols)
 
 
-def _seq_sums(values: list[float], rows: list[int], bounds: list[int], first_start: float) -> list[float]:
+def _seq_sums(values: np.ndarray, rows: np.ndarray, bounds: list[int], first_start: float) -> list[float]:
     """Left-to-right sum of ``values[rows[bounds[k]:bounds[k+1]]]`` per segment k (the first from
-    ``first_start``): np.sum's pairwise order would change with the batch split."""
+    ``first_start``): np.sum's pairwise order would change with the batch split. Long segments (a
+    dense stream's bars) are summed by ``np.add.accumulate``, which adds one element after the
+    other: the same additions in the same order as the loop, so the same bits. Short ones (a few
+    ticks per bar) by one Python loop, cheaper than a NumPy call per segment."""
+    n_seg = len(bounds) - 1
     out: list[float] = []
     start = first_start
-    for k in range(len(bounds) - 1):
-        s = start
-        for i in rows[bounds[k] : bounds[k + 1]]:
-            s += values[i]
-        out.append(s)
+    if bounds[-1] - bounds[0] <= SUM_LOOP_ROWS * n_seg:
+        vals, idx = values.tolist(), rows.tolist()
+        for k in range(n_seg):
+            s = start
+            for i in idx[bounds[k] : bounds[k + 1]]:
+                s += vals[i]
+            out.append(s)
+            start = 0.0
+        return out
+    for k in range(n_seg):
+        lo, hi = bounds[k], bounds[k + 1]
+        seg = np.empty(hi - lo + 1)
+        seg[0] = start
+        np.take(values, rows[lo:hi], out=seg[1:])
+        out.append(float(np.add.accumulate(seg)[-1]))
         start = 0.0
     return out
 
@@ -139,7 +154,6 @@ def _segments(ticks: TickArrays, bucket: np.ndarray, carry: Bar, merge: bool) ->
     if len(px_idx):
         first_at = np.where(n_px > 0, px_idx[np.minimum(px_bounds[:-1], len(px_idx) - 1)], -1)
         last_at = np.where(n_px > 0, px_idx[np.maximum(px_bounds[1:] - 1, 0)], -1)
-    rows = px_idx.tolist()
     seg = BarColumns(
         bucket=bucket[starts].tolist(),
         open=_pick(price, first_at),
@@ -147,7 +161,7 @@ def _segments(ticks: TickArrays, bucket: np.ndarray, carry: Bar, merge: bool) ->
         low=np.where(n_px > 0, np.fmin.reduceat(price, starts), np.nan).tolist(),
         close=_pick(price, last_at),
         n_price=n_px.tolist(),
-        volume=_seq_sums(ticks.qty.tolist(), rows, px_bounds.tolist(), carry.volume),
+        volume=_seq_sums(ticks.qty, px_idx, px_bounds.tolist(), carry.volume),
         spread_sum=[0.0] * len(starts),
         spread_n=[0] * len(starts),
         spread_last=[np.nan] * len(starts),
@@ -162,9 +176,7 @@ def _segments(ticks: TickArrays, bucket: np.ndarray, carry: Bar, merge: bool) ->
     if ticks.spread_bp is not None:
         sp_idx = np.flatnonzero(~np.isnan(ticks.spread_bp))
         sp_bounds = np.searchsorted(sp_idx, np.append(starts, n))
-        seg.spread_sum[:] = _seq_sums(
-            ticks.spread_bp.tolist(), sp_idx.tolist(), sp_bounds.tolist(), carry.spread_sum
-        )
+        seg.spread_sum[:] = _seq_sums(ticks.spread_bp, sp_idx, sp_bounds.tolist(), carry.spread_sum)
         seg.spread_n[:] = np.diff(sp_bounds).tolist()
         seg.spread_last[:] = _pick(ticks.spread_bp, _last_in(sp_idx, starts, ends))
     elif merge:
@@ -234,7 +246,7 @@ def _one_interval(open_bar: Bar, b: int, ticks: TickArrays, late: int) -> tuple[
     if ticks.spread_bp is not None:
         sp_idx = np.flatnonzero(~np.isnan(ticks.spread_bp))
         sp_n = len(sp_idx)
-        sp_sum = _seq_sums(ticks.spread_bp.tolist(), sp_idx.tolist(), [0, sp_n], carry.spread_sum)[0]
+        sp_sum = _seq_sums(ticks.spread_bp, sp_idx, [0, sp_n], carry.spread_sum)[0]
         sp_last = float(ticks.spread_bp[sp_idx[-1]]) if sp_n else math.nan
     depth_last = math.nan
     if ticks.depth is not None:
@@ -247,7 +259,7 @@ def _one_interval(open_bar: Bar, b: int, ticks: TickArrays, late: int) -> tuple[
         low=lo,
         close=c,
         n_price=n_px,
-        volume=_seq_sums(ticks.qty.tolist(), px_idx.tolist(), [0, n_px], carry.volume)[0],
+        volume=_seq_sums(ticks.qty, px_idx, [0, n_px], carry.volume)[0],
         spread_sum=sp_sum,
         spread_n=sp_n,
         spread_last=sp_last,

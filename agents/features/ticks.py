@@ -10,6 +10,7 @@ from topics.market import MarketBatch
 
 BAR_PRICE_KINDS = ("t", "k")  # trades and bar ticks build bars; quotes, book and mark rows do not
 _BAR_KINDS = frozenset(BAR_PRICE_KINDS)
+_TRADE, _BAR_TICK = (ord(k) for k in BAR_PRICE_KINDS)
 COLUMNS = ("ts", "price", "qty", "bid", "ask", "spread_bp", "depth")
 
 
@@ -74,9 +75,10 @@ def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
     batch's ``spread_bp`` or, failing that, computed from bid and ask.
     """
     price = batch.column("price")
-    kinds = set(batch.kind)
-    if not kinds <= _BAR_KINDS:  # some rows carry no bar price (np.isin on the strings costs more)
-        price[[k not in _BAR_KINDS for k in batch.kind]] = np.nan
+    if not set(batch.kind) <= _BAR_KINDS:  # some rows carry no bar price: mask them by kind code
+        # the kinds are one ASCII letter each (TickKind): one byte per row, compared as uint8
+        codes = np.frombuffer("".join(batch.kind).encode("ascii"), dtype=np.uint8)
+        price[(codes != _TRADE) & (codes != _BAR_TICK)] = np.nan
     bid = batch.column("bid") if batch.bid is not None else None
     ask = batch.column("ask") if batch.ask is not None else None
     spread: np.ndarray | None = None
@@ -95,8 +97,10 @@ def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
     elif batch.bid_qty is not None and batch.ask_qty is not None:
         depth = batch.column("bid_qty") + batch.column("ask_qty")
     qty = batch.column("qty")
-    if not np.isfinite(qty).all():  # rare: nan_to_num costs more than the whole check
-        qty = np.nan_to_num(qty)
+    if not np.isfinite(qty).all():  # quote and book rows: NaN is no trade (0); nan_to_num costs more
+        qty[np.isnan(qty)] = 0.0
+        if not np.isfinite(qty).all():
+            qty = np.nan_to_num(qty)
     return TickArrays(
         ts=batch.column("ts"),
         price=price,

@@ -3,6 +3,8 @@ ones) give the same bars bit for bit, on real trades and quotes and on the BTC r
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,3 +54,41 @@ def test_batch_sizes_choose_the_way(monkeypatch: pytest.MonkeyPatch) -> None:
     loop_way = bars.aggregate(EMPTY_BAR, ticks, 60_000)
     assert _rows(numpy_way[0]) == _rows(loop_way[0]) and numpy_way[1].to_dict() == loop_way[1].to_dict()
     assert len(loop_way[0].bucket) == 9
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_long_segments_sum_as_the_loop_does_bit_for_bit(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """``np.add.accumulate`` (long segments) adds in the loop's order: on values whose sum depends on
+    the order (magnitudes 1e-8..1e8, signs mixed), both give the same bits, not just close ones."""
+    rng = np.random.default_rng(seed)
+    values = rng.choice([-1.0, 1.0], 5_000) * 10.0 ** rng.uniform(-8, 8, 5_000)
+    rows = np.sort(rng.choice(5_000, 4_000, replace=False))
+    bounds = [0, 3, 1_500, 1_501, 4_000]
+    monkeypatch.setattr(bars, "SUM_LOOP_ROWS", 0)
+    numpy_way = bars._seq_sums(values, rows, bounds, 0.123)
+    monkeypatch.setattr(bars, "SUM_LOOP_ROWS", 10_000)
+    loop_way = bars._seq_sums(values, rows, bounds, 0.123)
+    want, start = [], 0.123
+    for lo, hi in itertools.pairwise(bounds):
+        s = start
+        for i in rows[lo:hi]:
+            s += float(values[i])
+        want.append(s)
+        start = 0.0
+    assert numpy_way == loop_way == want
+    assert want != [float(np.sum(values[rows[lo:hi]])) for lo, hi in itertools.pairwise(bounds)]
+
+
+def test_dense_bars_are_the_same_by_either_sum(
+    book_df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy market's bars (hundreds of trades and quotes per interval) sum volume and spread the same
+    bits by NumPy or by the loop."""
+    ticks = ticks_of(book_df)
+    bucket = ticks.ts // 10_000
+    assert np.diff(np.flatnonzero(np.diff(bucket))).mean() > 32  # segments long enough for NumPy
+    monkeypatch.setattr(bars, "SUM_LOOP_ROWS", 0)
+    numpy_way = _rows(_segments(ticks, bucket, EMPTY_BAR, False))
+    monkeypatch.setattr(bars, "SUM_LOOP_ROWS", 10_000)
+    assert numpy_way == _rows(_segments(ticks, bucket, EMPTY_BAR, False))
+    assert numpy_way == _rows(_segments_loop(ticks, bucket, EMPTY_BAR))
