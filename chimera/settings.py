@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     mkt_batch_window_ms: int = Field(100, ge=0, description="event-time window of a tick batch")
     mkt_batch_max_ticks: int = Field(256, ge=1, description="a batch closes early at this many ticks")
     mkt_replay_window_ms: int = Field(60_000, ge=0, description="batch window of `chimera replay` (1 bar)")
+    # a replay runs as fast as it can: fewer, larger messages spread each consumer's per-message cost
+    # (Faust's ~0.3-1 ms) over more ticks (bench/features_pipeline.py --sweep)
+    mkt_replay_max_ticks: int = Field(4_096, ge=1, description="replay batches close at this many ticks")
     mkt_book_levels: int = Field(5, ge=1, description="order-book levels per side carried in a batch")
 
     # embedded stack ports

@@ -31,7 +31,9 @@ from chimera.settings import get_settings
     default=None,
     help="batch window in event-time ms (default: settings.mkt_replay_window_ms)",
 )
-@click.option("--max-ticks", type=int, default=None, help="ticks per batch at most (default: settings)")
+@click.option(
+    "--max-ticks", type=int, default=None, help="ticks per batch at most (default: mkt_replay_max_ticks)"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON line")
 @click.option("--no-progress", is_flag=True, help="hide the progress bar")
 def replay(
@@ -62,7 +64,7 @@ def replay(
     prefix = prefix if prefix is not None else (settings.topic_prefix or new_prefix())
     batcher = MicroBatcher(
         window_ms if window_ms is not None else settings.mkt_replay_window_ms,
-        max_ticks or settings.mkt_batch_max_ticks,
+        max_ticks or settings.mkt_replay_max_ticks,
         settings.mkt_book_levels,
     )
     try:

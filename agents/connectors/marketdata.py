@@ -4,7 +4,8 @@ Loaders (``agents.connectors.recordings``) and live connectors yield :class:`Mar
 exact Decimal prices, :class:`~topics.market.FundingEvent` and :class:`Malformed` records.
 :class:`MicroBatcher` turns a time-ordered stream of ticks into one
 :class:`~topics.market.MarketBatch` per symbol per event-time window (DESIGN §1.7): a batch closes
-when the stream's event time passes ``first_ts + window_ms`` or when it holds ``max_ticks`` rows.
+when the stream's event time passes ``first_ts + window_ms``, when it holds ``max_ticks`` rows, or
+when its book rows reach ``BATCH_VALUES`` values (a size guard for deep books at replay sizes).
 
 Each batch says when it was closed (``closed_ts``, MarketBatch v2), the time S4's paper venue moves
 to before the batch is handed on, as the in-process engine moves its venue at the batch timer. On
@@ -73,6 +74,8 @@ _ROW = ("ts", "kind", "side", "price", "qty", "mark", "bid", "ask", "bid_qty", "
 _QUOTE_COLUMNS = ("bid", "ask", "bid_qty", "ask_qty", "mid", "spread_bp")
 _NO_QUOTE = (NAN, NAN, NAN, NAN, NAN, NAN)
 _NO_DEPTH = (NAN, NAN)
+# most values one batch holds in book rows: at <= 24 bytes a JSON number (17 digits, sign, exponent), 0.8 MB
+BATCH_VALUES = 32_768
 
 
 @dataclass(slots=True)
@@ -94,6 +97,10 @@ class MicroBatcher:
         self.window_ms = window_ms
         self.max_ticks = max_ticks
         self.levels = levels
+        # rows carrying book levels weigh 4 * levels values more: a batch closes at as many of them as
+        # keep it within BATCH_VALUES (a replay's max_ticks of thousands stays under the broker's
+        # 1 MB message limit at any depth; at live sizes this never binds)
+        self.max_book_rows = max(1, BATCH_VALUES // (len(_ROW) + 4 * levels))
         self._open: dict[tuple[Market, str], _Open] = {}
         self._seq: dict[tuple[Market, str], int] = {}
         self._last_ts: dict[tuple[Market, str], int] = {}
@@ -115,7 +122,7 @@ class MicroBatcher:
             batch = self._open[key] = _Open(first_ts=ev.ts)
             self._deadline = min(self._deadline, ev.ts + self.window_ms)
         self._append(batch, ev)
-        if len(batch.rows) >= self.max_ticks:
+        if len(batch.rows) >= self.max_ticks or len(batch.levels) >= self.max_book_rows:
             out.append(self._close(key, ev.ts if at is None else at))
         return out
 

@@ -140,6 +140,24 @@ def test_quote_and_book_columns() -> None:
     assert b'"bid"' not in trades_only.encode() and np.isnan(trades_only.column("bid")).all()
 
 
+def test_deep_books_close_a_replay_sized_batch_before_it_outgrows_a_kafka_message() -> None:
+    """``chimera replay`` batches up to thousands of ticks; rows of a 20-level book would make such a
+    batch megabytes. The batcher closes at ``max_book_rows`` book rows instead, each batch well
+    under the broker's 1 MB default; trade and quote rows still fill to ``max_ticks``."""
+    levels = 20
+    side = tuple((D(100_000) + D(i) / 7, D(i + 1) / 3) for i in range(levels))
+    bids = tuple((p - 50, q) for p, q in side)
+    books = [MarketEvent(t, "X", FUT, "b", bids=bids, asks=side) for t in range(5_000)]
+    batcher = MicroBatcher(10**9, 4_096, levels)
+    out = [b for ev in books for b in batcher.add(ev)] + batcher.flush()
+    assert batcher.max_book_rows < 4_096
+    assert [len(b) for b in out[:-1]] == [batcher.max_book_rows] * (len(out) - 1)
+    assert sum(len(b) for b in out) == 5_000
+    assert max(len(b.encode()) for b in out) < 900_000
+    trades = MicroBatcher(10**9, 4_096, levels)
+    assert [len(b) for t in range(5_000) for b in trades.add(trade(t))] == [4_096]
+
+
 def test_wire_round_trip_is_exact_for_every_real_price() -> None:
     records = [*load_file(DATA / "nautilus" / "binance-futures_book_snapshot_25_BTCUSDT.csv")]
     records += [*load_file(DATA / "freqtrade" / "XRP_OLD-trades.json.gz")][:500]
