@@ -1,29 +1,49 @@
 """Ticks/s through S2 on ONE worker on the real broker, against a bare aiokafka consumer of the same
-topic and against a naive one-tick-per-message Faust agent (DESIGN §1.7).
+topic, a Faust agent that only decodes, and a naive one-tick-per-message Faust agent (DESIGN §1.7).
 
-1. The BTC month (180,124 ticks) is replayed (``replay_records`` + ``BulkProducer``: ``run_replay``
-   with the codec a choice, see :func:`replay`) into a fresh prefixed topic set, in MarketBatch
-   micro-batches of ``--window-ms`` (at most ``--max-ticks`` ticks each).
+Input (``--input``): ``candles`` (default), the BTC 1-minute candle month (180,124 ticks, 4 per bar),
+or ``trades``: the real Binance BTCUSDT trades + best bid/ask quotes shipped in ``data/nautilus``
+(2021-01-08 00:00:00-00:00:46, 2,001 trades and 451 quotes, merged in time order by ``load_files``),
+tiled ``--tiles`` times (default 600, ~1.47M ticks; tile k shifted by k * (span + 50 ms)). The
+recording is spot; the bench sets the market to FUT and publishes it on ``mkt.perp`` as a
+perpetual's stream: ~2,600 ticks per 1-minute bar, a busy market's density. The batch window
+defaults to 16 bars for the candles (64 ticks per message) and to one bar for the trades (60,000 ms,
+``chimera replay``'s ``settings.mkt_replay_window_ms``), where ``--max-ticks`` decides the batch size.
+
+1. The input is replayed (``replay_records`` + ``BulkProducer``: ``run_replay`` with the codec a
+   choice, see :func:`replay`) into a fresh prefixed topic set, in MarketBatch micro-batches of
+   ``--window-ms`` (at most ``--max-ticks`` ticks each).
 2. **bare**: an aiokafka consumer in this process reads ``mkt.perp`` from the start and decodes every
    record (``MarketBatch.decode``): the floor any consumer of the topic pays.
-3. **S2**: ``chimera worker --services features`` (a subprocess, its own app id and data dir) is
+3. **decode-only**: a throwaway Faust agent decodes every record and nothing else, sending one small
+   output every 64 records (so that it is timed like the others): the floor any Faust agent pays on
+   the topic (Faust's per-record overhead, a few hundred us).
+4. **S2**: ``chimera worker --services features`` (a subprocess, its own app id and data dir) is
    started on the full topic and runs the real agent: decode, the core, the table write (changelog)
    and one ``feat.events`` send per closed bar. Its events are checked against the core run here.
-4. **batched** (where S2's time goes): a throwaway Faust agent runs S2's core on the same topic but
+5. **batched** (where S2's time goes): a throwaway Faust agent runs S2's core on the same topic but
    sends ONE message per input batch (its bars' events as a list), state in a dict, no table.
-5. **naive**: a throwaway Faust agent consumes one tick per message (JSON) and updates bar features
+6. **naive**: a throwaway Faust agent consumes one tick per message (JSON) and updates bar features
    per tick in plain Python (OHLCV, ret_1, Wilder ATR, rv, EMAs; state in a dict, no table: the naive
-   agent's best case), one output event per closed bar. It reads the first ``--naive-ticks`` ticks of
-   the month, published one per message.
+   agent's best case), one output event per closed bar. It reads the first ``--naive-ticks`` ticks
+   with a traded price (the trades input's quotes are left out), published one per message.
+
+``--s2-only`` stops after 4. ``--sweep 256,1024,4096`` runs 1-4 (no batched / naive) once per
+``--max-ticks`` value, each on a fresh topic set (deleted after it unless ``--keep-topics``), and
+prints one table row per size (ticks/msg, bare, decode-only and S2 ticks/s and their ratios to bare,
+events == core); the rows are the JSON's ``"sweep"``.
 
 Timing: the clock starts at the first output and stops at the last, and only the input consumed
 between the two counts, so start-up, group join and first fetch are left out and what is measured
 is the steady rate. Workers are timed by their outputs' CreateTime (ms; the input whose processing
-sent each output is known from the core run here), the bare consumer by its own clock from its
-first decoded record. Every figure is wall-clock on a shared machine: compare within one run.
+sent each output is known from the core run here, or, for decode-only, from its record count: one
+symbol is one partition, read in order), the bare consumer by its own clock from its first decoded
+record. Every figure is wall-clock on a shared machine: compare within one run. With few batches
+(large ``--max-ticks``) decode-only has few outputs to time: see ``decode_only_records_timed``.
 
-Usage: ``.venv/bin/python bench/features_pipeline.py [--bootstrap HOST:PORT] [--window-ms MS]
-[--max-ticks N] [--naive-ticks N]``. The last line printed is one JSON object with the figures.
+Usage: ``.venv/bin/python bench/features_pipeline.py [--bootstrap HOST:PORT] [--input candles|trades]
+[--tiles N] [--window-ms MS] [--max-ticks N] [--sweep N,N,...] [--s2-only] [--naive-ticks N]``.
+The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -41,7 +61,8 @@ import tempfile
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.connectors.marketdata import MarketEvent, MicroBatcher  # noqa: E402
-from agents.connectors.recordings import load_file  # noqa: E402
+from agents.connectors.recordings import load_file, load_files  # noqa: E402
 from agents.connectors.replay import (  # noqa: E402
     PRODUCER_CONFIG,
     BulkProducer,
@@ -60,11 +81,17 @@ from agents.connectors.replay import (  # noqa: E402
 from agents.features.config import FeatureConfig  # noqa: E402
 from agents.features.core import step  # noqa: E402
 from agents.features.state import FeatureState  # noqa: E402
-from agents.features.ticks import ticks_from_batch  # noqa: E402
+from agents.features.ticks import BAR_PRICE_KINDS, ticks_from_batch  # noqa: E402
+from chimera.model import Market  # noqa: E402
 from topics.admin import broker_topics, delete_topics, ensure_topics  # noqa: E402
 from topics.market import MARKET_TOPICS, MarketBatch  # noqa: E402
 
 BTC_MONTH = ROOT / "data" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
+TRADES = ROOT / "data" / "nautilus" / "btcusdt-trades.parquet"
+QUOTES = ROOT / "data" / "nautilus" / "btcusdt-quotes.parquet"
+TILE_GAP_MS = 50  # between one tile of the trades recording and the next
+WINDOW_MS = {"candles": 960_000, "trades": 60_000}  # trades: one bar, settings.mkt_replay_window_ms
+DECODE_EVERY = 64  # the decode-only agent sends one output per this many input records
 CHIMERA = str(Path(sys.executable).with_name("chimera"))
 SYMBOL = "BTCUSDT"
 READY_LINE = b"[^Worker]: Ready"
@@ -141,8 +168,10 @@ class NaiveFeatures:
 
 def run_throwaway_worker(args: argparse.Namespace) -> None:
     """The throwaway Faust app, one agent of ``--mode``: ``naive`` (one JSON tick per message, per-tick
-    Python features, one event per closed bar) or ``batched`` (S2's core on MarketBatch messages like
-    the S2 agent, but one output message per input batch carrying its bars' events, state in a dict)."""
+    Python features, one event per closed bar), ``batched`` (S2's core on MarketBatch messages like
+    the S2 agent, but one output message per input batch carrying its bars' events, state in a dict)
+    or ``decode-only`` (``MarketBatch.decode`` of every record and nothing else, one small output
+    every ``DECODE_EVERY`` records so that it can be timed like the others)."""
     import faust
 
     app = faust.App(
@@ -189,7 +218,17 @@ def run_throwaway_worker(args: argparse.Namespace) -> None:
                 await (await out_topic.send(key=key, value=json.dumps(out).encode()))
             core_states[key] = state
 
-    app.agent(source, name=f"bench.{args.mode}")(naive if args.mode == "naive" else batched)
+    seen = [0]
+
+    async def decode_only(stream: Any) -> None:
+        async for event in stream.events():
+            MarketBatch.decode(event.value)
+            seen[0] += 1
+            if seen[0] % DECODE_EVERY == 0:
+                await out_topic.send(key=b"decode", value=b"%d" % seen[0])
+
+    agents = {"naive": naive, "batched": batched, "decode-only": decode_only}
+    app.agent(source, name=f"bench.{args.mode}")(agents[args.mode])
     app.finalize()
     faust.Worker(app, loglevel="info").execute_from_commandline()
 
@@ -430,17 +469,61 @@ def run_batched(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[
     return steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
 
 
-def replay(args: argparse.Namespace, prefix: str) -> ReplayStats:
+def run_decode_only(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch]) -> Rate:
+    """A Faust agent that only decodes each record of the replayed topic: what any agent pays on it.
+
+    Its k-th output follows the (k * DECODE_EVERY)-th record it read; one symbol means one partition,
+    read in order, so that record is ``batches[k * DECODE_EVERY - 1]``."""
+    emitted_at = [k * DECODE_EVERY - 1 for k in range(1, len(batches) // DECODE_EVERY + 1)]
+    if len(emitted_at) < 2:
+        raise RuntimeError(f"{len(batches)} batches: too few for the decode-only agent's timing")
+    tout = prefix + "decode.out"
+    create_topics(args.bootstrap, [tout], args.partitions)
+    expect = argparse.Namespace(**{**vars(args), "expect": len(emitted_at)})
+    stamps = run_throwaway(expect, "decode-only", prefix + "mkt.perp", tout, tmp)
+    return steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
+
+
+def load_input(args: argparse.Namespace) -> tuple[list[MarketEvent], str]:
+    """The ticks of ``--input`` and a line describing them."""
+    if args.input == "candles":
+        ticks = [r for r in load_file(BTC_MONTH) if isinstance(r, MarketEvent)]
+        return ticks, "BTC month"
+    recording = [r for r in load_files([TRADES, QUOTES]) if isinstance(r, MarketEvent)]
+    period = recording[-1].ts - recording[0].ts + TILE_GAP_MS
+    ticks = [
+        replace(r, ts=r.ts + k * period, market=Market.FUT) for k in range(args.tiles) for r in recording
+    ]
+    n_trades = sum(r.kind == "t" for r in recording)
+    return ticks, (
+        f"BTCUSDT trades + quotes ({n_trades:,} + {len(recording) - n_trades:,} per tile) "
+        f"x {args.tiles} tiles as perp"
+    )
+
+
+def batch(ticks: Sequence[MarketEvent], window_ms: int, max_ticks: int) -> list[MarketBatch]:
+    """The batches the replay publishes (decoded back, as a consumer sees them)."""
+    batches: list[MarketBatch] = []
+    replay_records(
+        ticks, lambda _t, _k, v: batches.append(MarketBatch.decode(v)), MicroBatcher(window_ms, max_ticks), ""
+    )
+    return batches
+
+
+def replay(
+    args: argparse.Namespace, prefix: str, ticks: Sequence[MarketEvent], max_ticks: int
+) -> ReplayStats:
     """``run_replay`` of the month, with the producer's compression a choice: its lz4 default cannot be
     read by an aiokafka consumer (Faust's) unless the ``lz4`` package is installed, and it is not in
-    this venv (aiokafka raises UnsupportedCodecError on the first fetch)."""
-    batcher = MicroBatcher(args.window_ms, args.max_ticks)
-    if args.compression == "lz4":
+    this venv (aiokafka raises UnsupportedCodecError on the first fetch). The tiled trades are no file:
+    ``replay_records`` of them, as ``run_replay`` does of a file's records."""
+    batcher = MicroBatcher(args.window_ms, max_ticks)
+    if args.compression == "lz4" and args.input == "candles":
         return run_replay([BTC_MONTH], args.bootstrap, prefix, batcher, args.partitions, progress=False)
     ensure_topics(args.bootstrap, prefix, args.partitions, 1, names=MARKET_TOPICS)
     producer = BulkProducer(args.bootstrap, {**PRODUCER_CONFIG, "compression.type": args.compression})
     started = time.monotonic()
-    stats = replay_records(load_file(BTC_MONTH), producer.send, batcher, prefix)
+    stats = replay_records(ticks, producer.send, batcher, prefix)
     producer.flush()
     stats.seconds = time.monotonic() - started
     return stats
@@ -457,13 +540,120 @@ def core_in_process(batches: list[MarketBatch]) -> float:
     return sum(len(b) for b in batches) / (time.perf_counter() - start)
 
 
+def floor_and_s2(
+    args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch], verbose: bool
+) -> dict[str, Any]:
+    """bare, decode-only and S2 on the replayed topic (in that order); their figures."""
+    n_batches = len(batches)
+    bare, bare_total = asyncio.run(
+        bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
+    )
+    if verbose:
+        print(
+            f"bare aiokafka + decode: {bare.ticks_per_s:>10,.0f} ticks/s "
+            f"{bare.messages_per_s:>9,.0f} msg/s "
+            f"({bare_total:.2f} s for the topic)"
+        )
+    dec = run_decode_only(args, prefix, tmp, batches)
+    dec_ratio = dec.ticks_per_s / bare.ticks_per_s
+    if verbose:
+        print(
+            f"Faust decode-only agent: {dec.ticks_per_s:,.0f} ticks/s (ratio to bare {dec_ratio:.3f}; "
+            f"{1e6 / dec.messages_per_s:.0f} us/msg)"
+        )
+    s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
+    ratio = s2.ticks_per_s / bare.ticks_per_s
+    if verbose:
+        print(
+            f"S2 worker (features):  {s2.ticks_per_s:>10,.0f} ticks/s "
+            f"{s2.messages_per_s:>9,.0f} batches/s "
+            f"({s2.seconds:.2f} s; Ready -> last event {ready_to_last:.2f} s); events == core: {same}"
+        )
+        print(
+            f"S2 / bare: {ratio:.3f} (goal >= 0.5); S2 / decode-only: {s2.ticks_per_s / dec.ticks_per_s:.3f}"
+        )
+    return {
+        "bare_ticks_per_s": round(bare.ticks_per_s),
+        "bare_messages_per_s": round(bare.messages_per_s),
+        "decode_only_ticks_per_s": round(dec.ticks_per_s),
+        "decode_only_vs_bare_ratio": round(dec_ratio, 3),
+        "decode_only_records_timed": dec.messages,  # few when batches are few: a rough figure
+        "s2_ticks_per_s": round(s2.ticks_per_s),
+        "s2_batches_per_s": round(s2.messages_per_s),
+        "s2_us_per_batch": round(1e6 / s2.messages_per_s, 1),
+        "s2_seconds": round(s2.seconds, 3),
+        "s2_ready_to_last_event_s": round(ready_to_last, 3),
+        "s2_events_equal_core": same,
+        "s2_vs_bare_ratio": round(ratio, 3),
+    }
+
+
+def drop_topics(args: argparse.Namespace, prefix: str) -> None:
+    if not args.keep_topics:
+        delete_topics(
+            args.bootstrap, sorted(t for t in broker_topics(args.bootstrap) if t.startswith(prefix))
+        )
+
+
+def sweep(args: argparse.Namespace, ticks: list[MarketEvent], sizes: list[int]) -> list[dict[str, Any]]:
+    """bare, decode-only and S2 for each ``max_ticks`` in ``sizes``, each on a fresh topic set."""
+    head = (
+        f"{'ticks/msg':>9} {'batches':>8} {'bare ticks/s':>13} {'decode-only':>12} {'/bare':>6} "
+        f"{'S2 ticks/s':>11} {'/bare':>6}  events==core"
+    )
+    print(head)
+    rows = []
+    for size in sizes:
+        batches = batch(ticks, args.window_ms, size)
+        prefix = f"bench.{uuid.uuid4().hex[:8]}."
+        try:
+            stats = replay(args, prefix, ticks, size)
+            assert (stats.ticks, stats.batches) == (len(ticks), len(batches)), stats.summary()
+            with tempfile.TemporaryDirectory(prefix="bench-s2-") as tmpdir:
+                got = floor_and_s2(args, prefix, Path(tmpdir), batches, verbose=False)
+        finally:
+            drop_topics(args, prefix)
+        row = {
+            "max_ticks": size,
+            "batches": len(batches),
+            "ticks_per_message": round(len(ticks) / len(batches), 1),
+            **got,
+        }
+        rows.append(row)
+        print(
+            f"{row['ticks_per_message']:>9,.1f} {len(batches):>8,} {got['bare_ticks_per_s']:>13,} "
+            f"{got['decode_only_ticks_per_s']:>12,} {got['decode_only_vs_bare_ratio']:>6.3f} "
+            f"{got['s2_ticks_per_s']:>11,} {got['s2_vs_bare_ratio']:>6.3f}  {got['s2_events_equal_core']}",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bootstrap", default=os.environ.get("CHIMERA_TEST_KAFKA", "127.0.0.1:19092"))
     parser.add_argument(
-        "--window-ms", type=int, default=960_000, help="batch window (default 16 bars = 64 ticks)"
+        "--input",
+        choices=("candles", "trades"),
+        default="candles",
+        help="the BTC 1-minute candle month, or the BTCUSDT trades + quotes recording tiled --tiles times",
+    )
+    parser.add_argument(
+        "--tiles", type=int, default=600, help="copies of the trades recording (--input trades)"
+    )
+    parser.add_argument(
+        "--window-ms",
+        type=int,
+        default=None,
+        help="batch window (default: candles 960000 = 16 bars = 64 ticks; trades 60000 = 1 bar)",
     )
     parser.add_argument("--max-ticks", type=int, default=256, help="a batch closes early at this many ticks")
+    parser.add_argument(
+        "--sweep",
+        default=None,
+        metavar="N,N,...",
+        help="bare, decode-only and S2 for each of these --max-ticks (no batched / naive runs)",
+    )
     parser.add_argument("--naive-ticks", type=int, default=40_000, help="input of the naive agent")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
@@ -474,8 +664,10 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="per worker, seconds")
     parser.add_argument("--keep-topics", action="store_true")
-    parser.add_argument("--s2-only", action="store_true", help="bare and S2 only (no batched / naive runs)")
-    # the naive worker's own process
+    parser.add_argument(
+        "--s2-only", action="store_true", help="bare, decode-only and S2 only (no batched / naive runs)"
+    )
+    # the throwaway workers' own process
     parser.add_argument("--throwaway-worker", action="store_true", help=argparse.SUPPRESS)
     for name in ("--mode", "--agent-in", "--agent-out", "--app-id", "--data-dir", "--web-port"):
         parser.add_argument(name, help=argparse.SUPPRESS)
@@ -484,67 +676,45 @@ def main() -> None:
         sys.argv = [sys.argv[0], "worker"]  # Faust's command line reads argv
         run_throwaway_worker(args)
         return
+    if args.window_ms is None:
+        args.window_ms = WINDOW_MS[args.input]
 
-    records = list(load_file(BTC_MONTH))
-    ticks = [r for r in records if isinstance(r, MarketEvent)]
-    batches: list[MarketBatch] = []
-    replay_records(
-        records,
-        lambda _t, _k, v: batches.append(MarketBatch.decode(v)),
-        MicroBatcher(args.window_ms, args.max_ticks),
-        "",
-    )
-    n_ticks, n_batches = len(ticks), len(batches)
+    ticks, label = load_input(args)
+    n_ticks = len(ticks)
+    figures: dict[str, Any] = {"input": args.input, "ticks": n_ticks}
+    if args.input == "trades":
+        figures["tiles"] = args.tiles
+    figures |= {"window_ms": args.window_ms, "compression": args.compression}
+    if args.sweep:
+        sizes = [int(x) for x in args.sweep.split(",")]
+        print(f"{label}: {n_ticks:,} ticks (window {args.window_ms} ms, max ticks {sizes})")
+        figures["sweep"] = sweep(args, ticks, sizes)
+        print(json.dumps(figures))
+        return
+
+    batches = batch(ticks, args.window_ms, args.max_ticks)
+    n_batches = len(batches)
     print(
-        f"BTC month: {n_ticks:,} ticks in {n_batches:,} batches (window {args.window_ms} ms, "
+        f"{label}: {n_ticks:,} ticks in {n_batches:,} batches (window {args.window_ms} ms, "
         f"max {args.max_ticks} ticks: {n_ticks / n_batches:.1f} ticks per message)"
     )
     prefix = f"bench.{uuid.uuid4().hex[:8]}."
-    stats = replay(args, prefix)
-    assert (stats.ticks, stats.batches) == (n_ticks, n_batches), stats.summary()
-    print(f"replayed into {prefix}mkt.perp: {stats.summary()}")
-
-    figures: dict[str, Any] = {
-        "ticks": n_ticks,
+    figures |= {
         "batches": n_batches,
-        "window_ms": args.window_ms,
         "max_ticks": args.max_ticks,
         "ticks_per_message": round(n_ticks / n_batches, 1),
-        "compression": args.compression,
     }
     try:
+        stats = replay(args, prefix, ticks, args.max_ticks)
+        assert (stats.ticks, stats.batches) == (n_ticks, n_batches), stats.summary()
+        print(f"replayed into {prefix}mkt.perp: {stats.summary()}")
         with tempfile.TemporaryDirectory(prefix="bench-s2-") as tmpdir:
             tmp = Path(tmpdir)
-            bare, bare_total = asyncio.run(
-                bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
-            )
-            print(
-                f"bare aiokafka + decode: {bare.ticks_per_s:>10,.0f} ticks/s "
-                f"{bare.messages_per_s:>9,.0f} msg/s "
-                f"({bare_total:.2f} s for the topic)"
-            )
-            s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
-            print(
-                f"S2 worker (features):  {s2.ticks_per_s:>10,.0f} ticks/s "
-                f"{s2.messages_per_s:>9,.0f} batches/s "
-                f"({s2.seconds:.2f} s; Ready -> last event {ready_to_last:.2f} s); events == core: {same}"
-            )
-            ratio = s2.ticks_per_s / bare.ticks_per_s
-            print(f"S2 / bare: {ratio:.3f} (goal >= 0.5)")
-            figures.update(
-                bare_ticks_per_s=round(bare.ticks_per_s),
-                bare_messages_per_s=round(bare.messages_per_s),
-                s2_ticks_per_s=round(s2.ticks_per_s),
-                s2_batches_per_s=round(s2.messages_per_s),
-                s2_us_per_batch=round(1e6 / s2.messages_per_s, 1),
-                s2_seconds=round(s2.seconds, 3),
-                s2_ready_to_last_event_s=round(ready_to_last, 3),
-                s2_events_equal_core=same,
-                s2_vs_bare_ratio=round(ratio, 3),
-            )
+            figures |= floor_and_s2(args, prefix, tmp, batches, verbose=True)
             if args.s2_only:
                 print(json.dumps(figures))
                 return
+            s2_ticks_per_s = figures["s2_ticks_per_s"]
             core = core_in_process(batches)
             print(f"S2's work in process, no Kafka (decode + core + state JSON): {core:>10,.0f} ticks/s")
             batched = run_batched(args, prefix, tmp, batches)
@@ -552,26 +722,25 @@ def main() -> None:
                 f"S2's core in a Faust agent, 1 output message per batch: "
                 f"{batched.ticks_per_s:>10,.0f} ticks/s {batched.messages_per_s:>7,.0f} batches/s"
             )
-            naive_input = ticks[: args.naive_ticks]
+            # the naive agent's ticks carry a traded price (the trades input's quotes are left out)
+            priced = [t for t in ticks if t.kind in BAR_PRICE_KINDS and t.price is not None]
+            naive_input = priced[: args.naive_ticks]
             naive = run_naive(args, prefix, tmp, naive_input)
             print(
                 f"naive Faust agent, 1 tick/message ({len(naive_input):,} ticks): "
                 f"{naive.ticks_per_s:>10,.0f} ticks/s ({naive.seconds:.2f} s)"
             )
-            print(f"S2 / naive: {s2.ticks_per_s / naive.ticks_per_s:.1f}x")
+            print(f"S2 / naive: {s2_ticks_per_s / naive.ticks_per_s:.1f}x")
             figures.update(
                 core_in_process_ticks_per_s=round(core),
                 batched_outputs_ticks_per_s=round(batched.ticks_per_s),
                 batched_outputs_batches_per_s=round(batched.messages_per_s),
                 naive_ticks=len(naive_input),
                 naive_ticks_per_s=round(naive.ticks_per_s),
-                s2_vs_naive=round(s2.ticks_per_s / naive.ticks_per_s, 1),
+                s2_vs_naive=round(s2_ticks_per_s / naive.ticks_per_s, 1),
             )
     finally:
-        if not args.keep_topics:
-            delete_topics(
-                args.bootstrap, sorted(t for t in broker_topics(args.bootstrap) if t.startswith(prefix))
-            )
+        drop_topics(args, prefix)
     print(json.dumps(figures))
 
 
