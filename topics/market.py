@@ -25,6 +25,7 @@ a binary columnar encoding would not move the bottleneck (the Python work per ti
 
 from __future__ import annotations
 
+import struct
 from typing import Literal
 
 import numpy as np
@@ -49,6 +50,15 @@ LEVEL_COLUMNS = ("bid_px", "bid_sz", "ask_px", "ask_sz")
 def topic_for_market(market: Market) -> str:
     """Return the logical topic of a market's tick batches."""
     return "mkt.spot" if market is Market.SPOT else "mkt.perp"
+
+
+def float_array(values: list[float]) -> np.ndarray:
+    """A list of floats as a new float64 array, packed by ``struct``: a third of ``np.asarray``'s
+    time (NumPy inspects every element's type first), and on S2's path a batch's columns cost as
+    much to convert as to decode (bench/features_pipeline.py --input trades)."""
+    out = np.empty(len(values))
+    struct.pack_into(f"{len(values)}d", out.data, 0, *values)
+    return out
 
 
 class MarketBatch(BaseModel):
@@ -115,13 +125,14 @@ class MarketBatch(BaseModel):
     def column(self, name: str) -> np.ndarray:
         """Return a column as a NumPy array (float64, NaN where absent; ts and side as int64)."""
         if name in ("ts", "side"):
-            return np.asarray(getattr(self, name), dtype=np.int64)
+            ints = getattr(self, name)
+            return np.fromiter(ints, dtype=np.int64, count=len(ints))  # a fifth faster than asarray
         if name == "kind":
             return np.asarray(self.kind)
         col = getattr(self, name)
         if col is None:
             return np.full(len(self), np.nan)
-        return np.asarray(col, dtype=np.float64)
+        return float_array(col)
 
     def encode(self) -> bytes:
         """Return the compact JSON wire form (None columns left out)."""
