@@ -7,8 +7,9 @@ or ``trades``: the real Binance BTCUSDT trades + best bid/ask quotes shipped in 
 tiled ``--tiles`` times (default 600, ~1.47M ticks; tile k shifted by k * (span + 50 ms)). The
 recording is spot; the bench sets the market to FUT and publishes it on ``mkt.perp`` as a
 perpetual's stream: ~2,600 ticks per 1-minute bar, a busy market's density. The batch window
-defaults to 16 bars for the candles (64 ticks per message) and to one bar for the trades (60,000 ms,
-``chimera replay``'s ``settings.mkt_replay_window_ms``), where ``--max-ticks`` decides the batch size.
+defaults to 16 bars for the candles (64 ticks per message, at most 256) and, for the trades, to what
+``chimera replay`` publishes: one bar (``settings.mkt_replay_window_ms``, 60,000 ms) of at most
+``settings.mkt_replay_max_ticks`` (4,096) ticks, ~3,160 ticks per message.
 
 1. The input is replayed (``replay_records`` + ``BulkProducer``: ``run_replay`` with the codec a
    choice, see :func:`replay`) into a fresh prefixed topic set, in MarketBatch micro-batches of
@@ -31,7 +32,9 @@ defaults to 16 bars for the candles (64 ticks per message) and to one bar for th
 ``--s2-only`` stops after 4. ``--sweep 256,1024,4096`` runs 1-4 (no batched / naive) once per
 ``--max-ticks`` value, each on a fresh topic set (deleted after it unless ``--keep-topics``), and
 prints one table row per size (ticks/msg, bare, decode-only and S2 ticks/s and their ratios to bare,
-events == core); the rows are the JSON's ``"sweep"``.
+events == core); the rows are the JSON's ``"sweep"``. ``--repeat K`` runs 2-4 K times (each later
+round on the input replayed again into a fresh prefix) and reports the medians, the rounds under
+``"rounds"``: a single round on a shared 2-core machine moves by a third.
 
 Timing: the clock starts at the first output and stops at the last, and only the input consumed
 between the two counts, so start-up, group join and first fetch are left out and what is measured
@@ -42,7 +45,8 @@ record. Every figure is wall-clock on a shared machine: compare within one run. 
 (large ``--max-ticks``) decode-only has few outputs to time: see ``decode_only_records_timed``.
 
 Usage: ``.venv/bin/python bench/features_pipeline.py [--bootstrap HOST:PORT] [--input candles|trades]
-[--tiles N] [--window-ms MS] [--max-ticks N] [--sweep N,N,...] [--s2-only] [--naive-ticks N]``.
+[--tiles N] [--window-ms MS] [--max-ticks N] [--sweep N,N,...] [--repeat K] [--s2-only]
+[--naive-ticks N]``.
 The last line printed is one JSON object with the figures.
 """
 
@@ -55,6 +59,7 @@ import math
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -83,6 +88,7 @@ from agents.features.core import step  # noqa: E402
 from agents.features.state import FeatureState  # noqa: E402
 from agents.features.ticks import BAR_PRICE_KINDS, ticks_from_batch  # noqa: E402
 from chimera.model import Market  # noqa: E402
+from chimera.settings import Settings  # noqa: E402
 from topics.admin import broker_topics, delete_topics, ensure_topics  # noqa: E402
 from topics.market import MARKET_TOPICS, MarketBatch  # noqa: E402
 
@@ -90,7 +96,9 @@ BTC_MONTH = ROOT / "data" / "nautilus" / "btc-perp-20211231-20220201_1m.csv"
 TRADES = ROOT / "data" / "nautilus" / "btcusdt-trades.parquet"
 QUOTES = ROOT / "data" / "nautilus" / "btcusdt-quotes.parquet"
 TILE_GAP_MS = 50  # between one tile of the trades recording and the next
-WINDOW_MS = {"candles": 960_000, "trades": 60_000}  # trades: one bar, settings.mkt_replay_window_ms
+# trades: as `chimera replay` batches (settings.mkt_replay_window_ms, one bar, and mkt_replay_max_ticks)
+WINDOW_MS = {"candles": 960_000, "trades": Settings().mkt_replay_window_ms}
+MAX_TICKS = {"candles": 256, "trades": Settings().mkt_replay_max_ticks}
 DECODE_EVERY = 64  # the decode-only agent sends one output per this many input records
 CHIMERA = str(Path(sys.executable).with_name("chimera"))
 SYMBOL = "BTCUSDT"
@@ -541,9 +549,42 @@ def core_in_process(batches: list[MarketBatch]) -> float:
 
 
 def floor_and_s2(
+    args: argparse.Namespace,
+    prefix: str,
+    tmp: Path,
+    batches: list[MarketBatch],
+    verbose: bool,
+    ticks: Sequence[MarketEvent] = (),
+    max_ticks: int = 0,
+) -> dict[str, Any]:
+    """bare, decode-only and S2 on the replayed topic (in that order), ``--repeat`` rounds; their
+    figures. Round 1 reads ``prefix``; each later one replays ``ticks`` again into a fresh prefix (a
+    worker's group and changelog, and the outputs read from offset 0, are per prefix). The figures are
+    the rounds' medians: one round on this shared 2-core machine can be off by a third."""
+    rounds = [_round(args, prefix, tmp / "r0", batches, verbose)]
+    for k in range(1, args.repeat):
+        again = f"bench.{uuid.uuid4().hex[:8]}."
+        try:
+            replay(args, again, ticks, max_ticks)
+            rounds.append(_round(args, again, tmp / f"r{k}", batches, verbose))
+        finally:
+            drop_topics(args, again)
+    keys = [key for key in rounds[0] if key != "s2_events_equal_core"]
+    got: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in keys}
+    got = {key: round(v) if key.endswith("_per_s") else round(v, 3) for key, v in got.items()}
+    got["s2_events_equal_core"] = all(r["s2_events_equal_core"] for r in rounds)
+    if args.repeat > 1:
+        got["rounds"] = rounds
+        if verbose:
+            ratios = ", ".join(f"{r['s2_vs_bare_ratio']:.3f}" for r in rounds)
+            print(f"median of {args.repeat} rounds: S2 / bare {got['s2_vs_bare_ratio']:.3f} ({ratios})")
+    return got
+
+
+def _round(
     args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch], verbose: bool
 ) -> dict[str, Any]:
-    """bare, decode-only and S2 on the replayed topic (in that order); their figures."""
+    tmp.mkdir(parents=True, exist_ok=True)
     n_batches = len(batches)
     bare, bare_total = asyncio.run(
         bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
@@ -610,7 +651,7 @@ def sweep(args: argparse.Namespace, ticks: list[MarketEvent], sizes: list[int]) 
             stats = replay(args, prefix, ticks, size)
             assert (stats.ticks, stats.batches) == (len(ticks), len(batches)), stats.summary()
             with tempfile.TemporaryDirectory(prefix="bench-s2-") as tmpdir:
-                got = floor_and_s2(args, prefix, Path(tmpdir), batches, verbose=False)
+                got = floor_and_s2(args, prefix, Path(tmpdir), batches, False, ticks, size)
         finally:
             drop_topics(args, prefix)
         row = {
@@ -647,7 +688,12 @@ def main() -> None:
         default=None,
         help="batch window (default: candles 960000 = 16 bars = 64 ticks; trades 60000 = 1 bar)",
     )
-    parser.add_argument("--max-ticks", type=int, default=256, help="a batch closes early at this many ticks")
+    parser.add_argument(
+        "--max-ticks",
+        type=int,
+        default=None,
+        help="a batch closes at this many ticks (default: candles 256, trades chimera replay's 4096)",
+    )
     parser.add_argument(
         "--sweep",
         default=None,
@@ -663,6 +709,9 @@ def main() -> None:
         help="replay producer's codec (lz4 is run_replay's, unreadable by aiokafka without the lz4 package)",
     )
     parser.add_argument("--timeout", type=float, default=600.0, help="per worker, seconds")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of bare, decode-only and S2; figures are medians"
+    )
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument(
         "--s2-only", action="store_true", help="bare, decode-only and S2 only (no batched / naive runs)"
@@ -678,6 +727,8 @@ def main() -> None:
         return
     if args.window_ms is None:
         args.window_ms = WINDOW_MS[args.input]
+    if args.max_ticks is None:
+        args.max_ticks = MAX_TICKS[args.input]
 
     ticks, label = load_input(args)
     n_ticks = len(ticks)
@@ -710,7 +761,7 @@ def main() -> None:
         print(f"replayed into {prefix}mkt.perp: {stats.summary()}")
         with tempfile.TemporaryDirectory(prefix="bench-s2-") as tmpdir:
             tmp = Path(tmpdir)
-            figures |= floor_and_s2(args, prefix, tmp, batches, verbose=True)
+            figures |= floor_and_s2(args, prefix, tmp, batches, True, ticks, args.max_ticks)
             if args.s2_only:
                 print(json.dumps(figures))
                 return
