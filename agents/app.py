@@ -53,6 +53,7 @@ class ChimeraApp(faust.App):
             topic_replication_factor=settings.topic_replication,
             broker_session_timeout=SESSION_TIMEOUT_S,
             broker_heartbeat_interval=HEARTBEAT_S,
+            consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
             web_port=settings.worker_web_port,
             datadir=str(settings.data_dir / "faust" / "{conf.id}"),
             **options,

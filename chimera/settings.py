@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1)
     # Faust hard-codes a 1500 ms fetch wait; Tansu answers only when the wait expires (DESIGN §2)
     consumer_fetch_wait_ms: int = Field(5, ge=1, le=10_000)
+    # per partition and fetch; aiokafka's 1 MB is ~4 replay batches of dense trades, a round trip per 4
+    consumer_max_fetch_bytes: int = Field(8 * 1024 * 1024, ge=1024 * 1024, le=256 * 1024 * 1024)
 
     # which services this worker runs (all in one worker for the embedded default)
     services: tuple[str, ...] = ALL_SERVICES
