@@ -24,6 +24,7 @@ def test_app_is_built_from_the_settings_alone(monkeypatch: pytest.MonkeyPatch) -
         topic_partitions=3,
         services=("features",),
         consumer_fetch_wait_ms=7,
+        consumer_max_fetch_bytes=3 * 1024 * 1024,
     )
     app = create_app(settings)
     conf = app.conf
@@ -35,6 +36,7 @@ def test_app_is_built_from_the_settings_alone(monkeypatch: pytest.MonkeyPatch) -
     assert not conf.topic_allow_declare and conf.topic_partitions == 3
     assert conf.autodiscover == ["agents.features.agent"]
     assert app.fetch_wait_ms == 7
+    assert conf.consumer_max_fetch_size == 3 * 1024 * 1024  # aiokafka's max_partition_fetch_bytes
     assert app.settings.topic("mkt.perp") == "bt.r1.mkt.perp"
 
 
