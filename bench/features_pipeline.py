@@ -97,8 +97,9 @@ TRADES = ROOT / "data" / "nautilus" / "btcusdt-trades.parquet"
 QUOTES = ROOT / "data" / "nautilus" / "btcusdt-quotes.parquet"
 TILE_GAP_MS = 50  # between one tile of the trades recording and the next
 # trades: as `chimera replay` batches (settings.mkt_replay_window_ms, one bar, and mkt_replay_max_ticks)
-WINDOW_MS = {"candles": 960_000, "trades": Settings().mkt_replay_window_ms}
-MAX_TICKS = {"candles": 256, "trades": Settings().mkt_replay_max_ticks}
+SETTINGS = Settings()
+WINDOW_MS = {"candles": 960_000, "trades": SETTINGS.mkt_replay_window_ms}
+MAX_TICKS = {"candles": 256, "trades": SETTINGS.mkt_replay_max_ticks}
 DECODE_EVERY = 64  # the decode-only agent sends one output per this many input records
 CHIMERA = str(Path(sys.executable).with_name("chimera"))
 SYMBOL = "BTCUSDT"
@@ -186,7 +187,7 @@ def run_throwaway_worker(args: argparse.Namespace) -> None:
         args.app_id,
         broker=f"kafka://{args.bootstrap}",
         store="memory://",
-        consumer_max_fetch_size=Settings().consumer_max_fetch_bytes,  # as the S2 worker fetches
+        consumer_max_fetch_size=SETTINGS.consumer_max_fetch_bytes,  # as the S2 worker fetches
         topic_allow_declare=False,  # the bench creates the topics (Kafka 4.x: confluent admin)
         topic_disable_leader=True,
         web_port=int(args.web_port),
@@ -366,14 +367,12 @@ def steady_rate(first_ms: int, last_ms: int, emitted_at: list[int], ticks_per_in
 BARE_FETCH = {"max_partition_fetch_bytes": 32 * 1024 * 1024, "fetch_max_bytes": 64 * 1024 * 1024}
 
 
-async def bare_consume(
-    bootstrap: str, topic: str, partitions: int, messages: int, **config: Any
-) -> tuple[Rate, float]:
+async def bare_consume(bootstrap: str, topic: str, partitions: int, messages: int) -> tuple[Rate, float]:
     """Read and decode every record; the rate after the first one, and the whole read's seconds."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **(config or BARE_FETCH)
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **BARE_FETCH
     )
     await consumer.start()
     try:
@@ -564,8 +563,8 @@ def floor_and_s2(
     tmp: Path,
     batches: list[MarketBatch],
     verbose: bool,
-    ticks: Sequence[MarketEvent] = (),
-    max_ticks: int = 0,
+    ticks: Sequence[MarketEvent],
+    max_ticks: int,
 ) -> dict[str, Any]:
     """bare, decode-only and S2 on the replayed topic (in that order), ``--repeat`` rounds; their
     figures. Round 1 reads ``prefix``; each later one replays ``ticks`` again into a fresh prefix (a

@@ -97,9 +97,9 @@ class MicroBatcher:
         self.window_ms = window_ms
         self.max_ticks = max_ticks
         self.levels = levels
-        # rows carrying book levels weigh 4 * levels values more: a batch closes at as many of them as
-        # keep it within BATCH_VALUES (a replay's max_ticks of thousands stays under the broker's
-        # 1 MB message limit at any depth; at live sizes this never binds)
+        # from a batch's first book row on, every row carries 4 * levels level values (NaN-padded): a
+        # batch closes at as many such rows as keep it within BATCH_VALUES (a replay's max_ticks of
+        # thousands stays under the broker's 1 MB message limit at any depth; live it never binds)
         self.max_book_rows = max(1, BATCH_VALUES // (len(_ROW) + 4 * levels))
         self._open: dict[tuple[Market, str], _Open] = {}
         self._seq: dict[tuple[Market, str], int] = {}

@@ -9,7 +9,6 @@ import numpy as np
 from topics.market import MarketBatch
 
 BAR_PRICE_KINDS = ("t", "k")  # trades and bar ticks build bars; quotes, book and mark rows do not
-_BAR_KINDS = frozenset(BAR_PRICE_KINDS)
 _TRADE, _BAR_TICK = (ord(k) for k in BAR_PRICE_KINDS)
 COLUMNS = ("ts", "price", "qty", "bid", "ask", "spread_bp", "depth")
 
@@ -75,10 +74,11 @@ def ticks_from_batch(batch: MarketBatch, depth_levels: int) -> TickArrays:
     batch's ``spread_bp`` or, failing that, computed from bid and ask.
     """
     price = batch.column("price")
-    if not set(batch.kind) <= _BAR_KINDS:  # some rows carry no bar price: mask them by kind code
-        # the kinds are one ASCII letter each (TickKind): one byte per row, compared as uint8
-        codes = np.frombuffer("".join(batch.kind).encode("ascii"), dtype=np.uint8)
-        price[(codes != _TRADE) & (codes != _BAR_TICK)] = np.nan
+    # rows of other kinds carry no bar price; a kind is one ASCII letter (TickKind): a byte per row
+    codes = np.frombuffer("".join(batch.kind).encode("ascii"), dtype=np.uint8)
+    no_bar_price = (codes != _TRADE) & (codes != _BAR_TICK)
+    if no_bar_price.any():
+        price[no_bar_price] = np.nan
     bid = batch.column("bid") if batch.bid is not None else None
     ask = batch.column("ask") if batch.ask is not None else None
     spread: np.ndarray | None = None
