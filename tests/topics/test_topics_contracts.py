@@ -155,6 +155,7 @@ INVALID: list[tuple[str, dict[str, typing.Any], str]] = [
     ("mkt.funding", {"rate": 0.0001}, "rate"),
     ("mkt.perp", {"price": ["a", 1.0]}, "price[0]"),
     ("mkt.perp", {"v": 3}, "v"),
+    ("mkt.perp", {"last_ts": 2**63}, "last_ts"),  # would overflow S2's int64 ts column
     ("alerts", {"v": 2}, "v"),
     ("alerts", {"colour": "red"}, "colour"),
 ]
