@@ -92,3 +92,28 @@ def test_dense_bars_are_the_same_by_either_sum(
     monkeypatch.setattr(bars, "SUM_LOOP_ROWS", 10_000)
     assert numpy_way == _rows(_segments(ticks, bucket, EMPTY_BAR, False))
     assert numpy_way == _rows(_segments_loop(ticks, bucket, EMPTY_BAR))
+
+
+@pytest.mark.parametrize("size", [300, 700])
+def test_a_few_intervals_cut_one_by_one_make_the_bars_of_the_numpy_way(
+    book_df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Large batches across one or two bar ends (a dense stream's usual batch) are cut into their
+    intervals, each folded as a batch of its own: the same bars, bit for bit, as ``_segments``."""
+    ticks = ticks_of(book_df)
+
+    def fold(few: int) -> tuple[list[dict[str, object]], dict[str, object], int]:
+        monkeypatch.setattr(bars, "FEW_INTERVALS", few)
+        closed: list[dict[str, object]] = []
+        bar, spans = EMPTY_BAR, 0
+        for pos in range(0, len(ticks), size):
+            part = ticks.slice(pos, pos + size)
+            spans += 1 < len(np.unique(part.ts // 10_000)) <= 3
+            cols, bar, _ = bars.aggregate(bar, part, 10_000)
+            closed += _rows(cols)
+        return closed, bar.to_dict(), spans
+
+    by_interval, numpy_way = fold(3), fold(0)
+    assert by_interval == numpy_way
+    assert by_interval[2] >= 3  # batches that took the interval-by-interval way
+    assert len(by_interval[0]) == 4
