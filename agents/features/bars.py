@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import fields
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -247,8 +247,8 @@ def _by_interval(
     bar = open_bar
     for lo, hi in itertools.pairwise(bounds):
         done, bar, _ = _one_interval(bar, int(bucket[lo]), ticks.slice(lo, hi), 0)
-        for col, new in zip(closed, done, strict=True):
-            col.extend(new)
+        for col, new in zip(closed, list(done), strict=True):
+            col.extend(cast(list[Any], new))
     return _columns(closed), bar, late
 
 
