@@ -29,7 +29,9 @@ NonNegMoney = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Ratio = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
-EpochMs = Annotated[int, Field(ge=0, description="event time, epoch ms")]
+# event times are int64 downstream (S2's NumPy columns, ClickHouse): one past it would crash, not refuse
+MAX_EPOCH_MS = 2**63 - 1
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS, description="event time, epoch ms")]
 
 # a name with no whitespace; symbols are the venue's spelling (BTCUSDT)
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]

@@ -36,8 +36,6 @@ from topics.base import Contract, EpochMs, Money, SymbolField
 from topics.registry import DAY_MS, TOPICS, TopicSpec, register
 
 MARKET_TOPICS = ("mkt.spot", "mkt.perp", "mkt.funding")
-# event times are int64 columns downstream (S2's arrays, ClickHouse): the last (largest) must fit
-MAX_TS = 2**63 - 1
 
 # one letter per tick kind, so the ``kind`` column stays small on the wire
 TickKind = Literal["t", "q", "b", "k", "m"]
@@ -72,9 +70,10 @@ class MarketBatch(BaseModel):
     symbol: str = Field(min_length=1)
     market: Market
     seq: int = Field(ge=0)
-    first_ts: int = Field(ge=0, description="event time of the first row, epoch ms")
-    last_ts: int = Field(ge=0, le=MAX_TS, description="event time of the last row, epoch ms")
-    closed_ts: int | None = Field(None, le=MAX_TS, description="v2: when S1 closed the batch, epoch ms")
+    first_ts: EpochMs = Field(description="event time of the first row, epoch ms")
+    # ts is monotonic, so this bound (EpochMs's int64) holds for every row
+    last_ts: EpochMs = Field(description="event time of the last row, epoch ms")
+    closed_ts: EpochMs | None = Field(None, description="v2: when S1 closed the batch, epoch ms")
 
     ts: list[int]
     kind: list[TickKind]

@@ -130,7 +130,7 @@ def aggregate(
     if n > LOOP_TICKS:
         cuts = (np.flatnonzero(bucket[1:] != bucket[:-1]) + 1).tolist()
         if len(cuts) < FEW_INTERVALS:
-            return _by_interval(open_bar, ticks, bucket, [0, *cuts, n], late)
+            return (*_by_interval(open_bar, ticks, bucket, [0, *cuts, n]), late)
     merge = bool(bucket[0] == open_bar.bucket)
     carry = open_bar if merge else EMPTY_BAR
     seg = _segments_loop(ticks, bucket, carry) if n <= LOOP_TICKS else _segments(ticks, bucket, carry, merge)
@@ -238,8 +238,8 @@ def _segments_loop(ticks: TickArrays, bucket: np.ndarray, carry: Bar) -> BarColu
 
 
 def _by_interval(
-    open_bar: Bar, ticks: TickArrays, bucket: np.ndarray, bounds: list[int], late: int
-) -> tuple[BarColumns, Bar, int]:
+    open_bar: Bar, ticks: TickArrays, bucket: np.ndarray, bounds: list[int]
+) -> tuple[BarColumns, Bar]:
     """A large batch of a few intervals (a dense stream's batch across a bar's end): each interval's
     rows by :func:`_one_interval`, as if they had come as batches of their own (any split gives the
     same bars), in fewer NumPy calls than :func:`_segments` makes for the whole batch."""
@@ -249,7 +249,7 @@ def _by_interval(
         done, bar, _ = _one_interval(bar, int(bucket[lo]), ticks.slice(lo, hi), 0)
         for col, new in zip(closed, list(done), strict=True):
             col.extend(cast(list[Any], new))
-    return _columns(closed), bar, late
+    return _columns(closed), bar
 
 
 def _one_interval(open_bar: Bar, b: int, ticks: TickArrays, late: int) -> tuple[BarColumns, Bar, int]:

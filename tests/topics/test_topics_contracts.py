@@ -153,6 +153,7 @@ INVALID: list[tuple[str, dict[str, typing.Any], str]] = [
     ("metrics.events", {"tags": {"a=b": "x"}}, "tags.a=b"),
     ("alerts", {"level": "FATAL"}, "level"),
     ("mkt.funding", {"rate": 0.0001}, "rate"),
+    ("mkt.funding", {"ts": 2**63}, "ts"),  # an event time past int64
     ("mkt.perp", {"price": ["a", 1.0]}, "price[0]"),
     ("mkt.perp", {"v": 3}, "v"),
     ("mkt.perp", {"last_ts": 2**63}, "last_ts"),  # would overflow S2's int64 ts column
