@@ -80,6 +80,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cpu_clock import cpu_of  # noqa: E402
+
 CSV = REPO / "data/nautilus/btc-perp-20211231-20220201_1m.csv"
 BUNDLE = REPO / "agents/config/default_bundle.json"
 BTC_START_MS = 1_640_991_600_000  # 2021-12-31 23:00 UTC, the first bar's open
@@ -152,15 +154,6 @@ def vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-def cpu_of(pid: int) -> float | None:
-    """CPU seconds (user + system) another live process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
-
-
 async def chimera_run(days: float | None) -> dict[str, Any]:
     from agents.config.bundle import parse_bundle
     from agents.connectors.recordings import load_files
@@ -194,6 +187,7 @@ async def chimera_run(days: float | None) -> dict[str, Any]:
         db.close()
         redis_rss = vm_hwm_mb(server.pid)
         redis_cpu = cpu_of(server.pid)
+        redis_cpu = None if redis_cpu is None else round(redis_cpu, 2)
     finally:
         server.terminate()
         server.wait(10)

@@ -90,6 +90,7 @@ from agents.features.config import FeatureConfig  # noqa: E402
 from agents.features.core import step  # noqa: E402
 from agents.features.state import FeatureState  # noqa: E402
 from agents.features.ticks import BAR_PRICE_KINDS, ticks_from_batch  # noqa: E402
+from bench.cpu_clock import CpuClock  # noqa: E402
 from chimera.model import Market  # noqa: E402
 from chimera.settings import Settings  # noqa: E402
 from topics.admin import broker_topics, delete_topics, ensure_topics  # noqa: E402
@@ -344,21 +345,51 @@ class Rate:
     ticks: int
     messages: int
     seconds: float
+    cpu_s: float = math.nan  # CPU the consumer's process spent over those seconds, every thread
 
     @property
     def ticks_per_s(self) -> float:
         return self.ticks / self.seconds
 
     @property
+    def ticks_per_cpu_s(self) -> float:
+        return self.ticks / self.cpu_s
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        return self.cpu_s / self.messages * 1e6
+
+    @property
     def messages_per_s(self) -> float:
         return self.messages / self.seconds
 
 
-def steady_rate(first_ms: int, last_ms: int, emitted_at: list[int], ticks_per_input: list[int]) -> Rate:
+def steady_rate(outputs: Outputs, emitted_at: list[int], ticks_per_input: list[int]) -> Rate:
     """``emitted_at``: the input index whose processing sent each output (in order)."""
     lo, hi = emitted_at[0], emitted_at[-1]
+    first_ms, last_ms = outputs.stamps[0], outputs.stamps[-1]
     seconds = max(last_ms - first_ms, 1) / 1000.0
-    return Rate(sum(ticks_per_input[lo + 1 : hi + 1]), hi - lo, seconds)
+    return Rate(sum(ticks_per_input[lo + 1 : hi + 1]), hi - lo, seconds, outputs.cpu_s)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """A worker's outputs as read back, their CreateTimes (ms), and the worker's CPU between the
+    first and the last (bench/cpu_clock.py)."""
+
+    values: list[bytes]
+    stamps: list[int]
+    cpu_s: float
+
+
+def read_outputs(
+    args: argparse.Namespace, topic: str, expect: int, proc: subprocess.Popen[bytes], clock: CpuClock
+) -> Outputs:
+    got = read_records(args.bootstrap, topic, expect, args.timeout, proc)
+    clock.stop()
+    stamps = [ts for _, ts in got]
+    cpu = clock.between(stamps[0] / 1000.0, stamps[-1] / 1000.0)
+    return Outputs([value for value, _ in got], stamps, cpu)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -384,7 +415,7 @@ async def bare_consume(bootstrap: str, topic: str, partitions: int, messages: in
         await consumer.seek_to_beginning(*parts)
         seen = ticks = 0
         begin = time.perf_counter()
-        first = 0.0
+        first = first_cpu = 0.0
         first_ticks = 0
         while seen < messages:
             for records in (await consumer.getmany(timeout_ms=1_000)).values():
@@ -393,11 +424,11 @@ async def bare_consume(bootstrap: str, topic: str, partitions: int, messages: in
                     seen += 1
                     ticks += n
                     if seen == 1:
-                        first, first_ticks = time.perf_counter(), ticks
-        end = time.perf_counter()
+                        first, first_ticks, first_cpu = time.perf_counter(), ticks, time.thread_time()
+        end, cpu = time.perf_counter(), time.thread_time() - first_cpu  # aiokafka runs in this thread
     finally:
         await consumer.stop()
-    return Rate(ticks - first_ticks, seen - 1, end - first), end - begin
+    return Rate(ticks - first_ticks, seen - 1, end - first, cpu), end - begin
 
 
 def run_s2(
@@ -423,7 +454,7 @@ def run_s2(
     cmd = [CHIMERA, "worker", "--services", "features", "--loglevel", "info"]
     proc, ready = start_worker(cmd, env, tmp / "s2.log")
     try:
-        got = read_records(args.bootstrap, prefix + "feat.events", len(expected), args.timeout, proc)
+        got = read_outputs(args, prefix + "feat.events", len(expected), proc, CpuClock(proc.pid))
     finally:
         stop(proc)
     fill = [
@@ -433,17 +464,16 @@ def run_s2(
     ]
     print(fill[-1].split("]: ")[-1] if fill else "no window fill logged")
     events = []
-    for value, _ in got:
+    for value in got.values:
         ev = json.loads(value)
         ev.pop("v")
         events.append(ev)
-    stamps = [ts for _, ts in got]
-    rate = steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
-    return rate, stamps[-1] / 1000.0 - ready, events == expected
+    rate = steady_rate(got, emitted_at, [len(b) for b in batches])
+    return rate, got.stamps[-1] / 1000.0 - ready, events == expected
 
 
-def run_throwaway(args: argparse.Namespace, mode: str, source: str, out: str, tmp: Path) -> list[int]:
-    """Run the throwaway app's ``mode`` agent on ``source``; the CreateTimes of its outputs."""
+def run_throwaway(args: argparse.Namespace, mode: str, source: str, out: str, tmp: Path) -> Outputs:
+    """Run the throwaway app's ``mode`` agent on ``source``; its outputs."""
     cmd = [
         sys.executable, __file__, "--throwaway-worker", "--mode", mode, "--bootstrap", args.bootstrap,
         "--agent-in", source, "--agent-out", out, "--app-id", f"{out}.app", "--data-dir", str(tmp / mode),
@@ -451,7 +481,7 @@ def run_throwaway(args: argparse.Namespace, mode: str, source: str, out: str, tm
     ]  # fmt: skip
     proc, _ = start_worker(cmd, {}, tmp / f"{mode}.log")
     try:
-        return [ts for _, ts in read_records(args.bootstrap, out, args.expect, args.timeout, proc)]
+        return read_outputs(args, out, args.expect, proc, CpuClock(proc.pid))
     finally:
         stop(proc)
 
@@ -469,10 +499,10 @@ def run_naive(args: argparse.Namespace, prefix: str, tmp: Path, ticks: list[Mark
         if local.on_tick(t.ts, price, qty) is not None:
             emitted_at.append(i)
     producer.flush()
-    stamps = run_throwaway(
+    outputs = run_throwaway(
         argparse.Namespace(**{**vars(args), "expect": len(emitted_at)}), "naive", tin, tout, tmp
     )
-    return steady_rate(stamps[0], stamps[-1], emitted_at, [1] * len(ticks))
+    return steady_rate(outputs, emitted_at, [1] * len(ticks))
 
 
 def run_batched(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch]) -> Rate:
@@ -485,8 +515,8 @@ def run_batched(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[
     tout = prefix + "batched.features"
     create_topics(args.bootstrap, [tout], args.partitions)
     expect = argparse.Namespace(**{**vars(args), "expect": len(emitted_at)})
-    stamps = run_throwaway(expect, "batched", prefix + "mkt.perp", tout, tmp)
-    return steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
+    outputs = run_throwaway(expect, "batched", prefix + "mkt.perp", tout, tmp)
+    return steady_rate(outputs, emitted_at, [len(b) for b in batches])
 
 
 def run_decode_only(args: argparse.Namespace, prefix: str, tmp: Path, batches: list[MarketBatch]) -> Rate:
@@ -500,8 +530,8 @@ def run_decode_only(args: argparse.Namespace, prefix: str, tmp: Path, batches: l
     tout = prefix + "decode.out"
     create_topics(args.bootstrap, [tout], args.partitions)
     expect = argparse.Namespace(**{**vars(args), "expect": len(emitted_at)})
-    stamps = run_throwaway(expect, "decode-only", prefix + "mkt.perp", tout, tmp)
-    return steady_rate(stamps[0], stamps[-1], emitted_at, [len(b) for b in batches])
+    outputs = run_throwaway(expect, "decode-only", prefix + "mkt.perp", tout, tmp)
+    return steady_rate(outputs, emitted_at, [len(b) for b in batches])
 
 
 def load_input(args: argparse.Namespace) -> tuple[list[MarketEvent], str]:
@@ -605,17 +635,18 @@ def _round(
         print(
             f"bare aiokafka + decode: {bare.ticks_per_s:>10,.0f} ticks/s "
             f"{bare.messages_per_s:>9,.0f} msg/s "
-            f"({bare_total:.2f} s for the topic)"
+            f"({bare_total:.2f} s for the topic; CPU {bare.cpu_us_per_message:,.0f} us/msg)"
         )
     dec = run_decode_only(args, prefix, tmp, batches)
     dec_ratio = dec.ticks_per_s / bare.ticks_per_s
     if verbose:
         print(
             f"Faust decode-only agent: {dec.ticks_per_s:,.0f} ticks/s (ratio to bare {dec_ratio:.3f}; "
-            f"{1e6 / dec.messages_per_s:.0f} us/msg)"
+            f"{1e6 / dec.messages_per_s:.0f} us/msg; CPU {dec.cpu_us_per_message:,.0f} us/msg)"
         )
     s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
     ratio = s2.ticks_per_s / bare.ticks_per_s
+    cpu_ratio = s2.ticks_per_cpu_s / bare.ticks_per_cpu_s
     if verbose:
         print(
             f"S2 worker (features):  {s2.ticks_per_s:>10,.0f} ticks/s "
@@ -625,12 +656,20 @@ def _round(
         print(
             f"S2 / bare: {ratio:.3f} (goal >= 0.5); S2 / decode-only: {s2.ticks_per_s / dec.ticks_per_s:.3f}"
         )
+        print(
+            f"CPU per batch: bare {bare.cpu_us_per_message:,.0f} us, S2 worker "
+            f"{s2.cpu_us_per_message:,.0f} us (all threads); ticks per CPU-second, S2 / bare: {cpu_ratio:.3f}"
+        )
     return {
         "bare_ticks_per_s": round(bare.ticks_per_s),
         "bare_messages_per_s": round(bare.messages_per_s),
         "decode_only_ticks_per_s": round(dec.ticks_per_s),
         "decode_only_vs_bare_ratio": round(dec_ratio, 3),
         "decode_only_records_timed": dec.messages,  # few when batches are few: a rough figure
+        "bare_cpu_us_per_batch": round(bare.cpu_us_per_message, 1),
+        "decode_only_cpu_us_per_batch": round(dec.cpu_us_per_message, 1),
+        "s2_cpu_us_per_batch": round(s2.cpu_us_per_message, 1),
+        "s2_vs_bare_cpu_ratio": round(cpu_ratio, 3),
         "s2_ticks_per_s": round(s2.ticks_per_s),
         "s2_batches_per_s": round(s2.messages_per_s),
         "s2_us_per_batch": round(1e6 / s2.messages_per_s, 1),
