@@ -44,8 +44,14 @@ between the two counts, so start-up, group join and first fetch are left out and
 is the steady rate. Workers are timed by their outputs' CreateTime (ms; the input whose processing
 sent each output is known from the core run here, or, for decode-only, from its record count: one
 symbol is one partition, read in order), the bare consumer by its own clock from its first decoded
-record. Every figure is wall-clock on a shared machine: compare within one run. With few batches
+record. Every rate is wall-clock on a shared machine: compare within one run. With few batches
 (large ``--max-ticks``) decode-only has few outputs to time: see ``decode_only_records_timed``.
+
+CPU: beside each rate, the CPU its consumer spent per input batch over the same span: a worker's
+whole process (every thread: Faust runs the consumer in a thread of its own), sampled from /proc by
+``bench/cpu_clock.py``; the bare consumer's own thread (``time.thread_time``; aiokafka runs in it).
+``s2_vs_bare_cpu_ratio`` is S2's ticks per CPU-second over bare's: the per-core cost, which a pause
+of the worker does not move (a VM's steal still inflates both sides).
 
 Usage: ``.venv/bin/python bench/features_pipeline.py [--bootstrap HOST:PORT] [--input candles|trades]
 [--tiles N] [--window-ms MS] [--max-ticks N] [--sweep N,N,...] [--repeat K] [--s2-only]
