@@ -1,10 +1,11 @@
 """CPU seconds of another process over a span of wall time, read from ``/proc``.
 
-On a shared 2-core machine a wall-clock rate moves by a third from one round to the next (steal,
-the broker's own work, the scheduler), while the CPU a process spends per unit of work barely
-moves: so benchmarks report both. :class:`CpuClock` samples a live process every ``every_s`` in a
-thread, and :meth:`CpuClock.between` interpolates its CPU at two wall times (e.g. the CreateTimes
-of a worker's first and last output), so start-up and shut-down are left out.
+On a shared 2-core machine a wall-clock rate moves by a third from one round to the next. CPU time
+leaves out the waits (a paused worker, a slow broker) but not the VM's steal or cache contention:
+the bare consumer of bench/features_pipeline.py spent 1.6 to 2.9 ms per identical batch across
+rounds. So benchmarks report both, and neither alone. :class:`CpuClock` samples a live process
+every ``every_s`` in a thread, and :meth:`CpuClock.between` interpolates its CPU at two wall times
+(e.g. the CreateTimes of a worker's first and last output), so start-up and shut-down are left out.
 """
 
 from __future__ import annotations

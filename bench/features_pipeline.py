@@ -351,7 +351,7 @@ class Rate:
     ticks: int
     messages: int
     seconds: float
-    cpu_s: float = math.nan  # CPU the consumer's process spent over those seconds, every thread
+    cpu_s: float  # CPU the consumer spent over those seconds (a worker: its process, every thread)
 
     @property
     def ticks_per_s(self) -> float:
