@@ -13,6 +13,10 @@
    first of the last batch's changelog records and recovered a stale value (measured). Before
    trusting an end, we read the batch at ``end - 1`` and take its last offset; on Kafka that is
    the record at ``end - 1`` and the end stays as it was.
+
+3. **No input skipped around a recovery** (agents/stream_positions.py): aiokafka is asked for the
+   records of Faust's live active partitions through a filter that is never read as "all", and
+   Faust's seek to the committed offsets also seeks at offset 0 and where nothing is committed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT
 
+from agents.stream_positions import LiveFilter, seek_to_committed
+
 DEFAULT_FETCH_WAIT_MS = 1500  # Faust's hard-coded value
 PROBE_TIMEOUT_S = 10.0
 
@@ -36,6 +42,26 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             raise RuntimeError("AIOKafkaConsumer._fetch_max_wait_ms is gone: update agents/transport.py")
         consumer._fetch_max_wait_ms = fetch_wait_ms(self.app)
         return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: aiokafka.AIOKafkaConsumer,
+        active_partitions: set[TP] | None,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        live = None if active_partitions is None else LiveFilter(active_partitions)
+        return await super()._fetch_records(consumer, cast(set[TP], live), timeout, max_records)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        consumer, faust_consumer = self._ensure_consumer(), self.consumer
+        offsets = await self.call_thread(
+            seek_to_committed,
+            consumer,
+            faust_consumer._is_changelog_tp,
+            self.app.conf.consumer_auto_offset_reset,
+        )
+        return cast(Mapping[TP, int], offsets)  # None where nothing is committed, as aiokafka's
 
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         ends = dict(await super()._highwaters(partitions))
