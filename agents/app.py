@@ -36,7 +36,7 @@ class ChimeraApp(faust.App):
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         self.settings = settings
-        self.fetch_wait_ms = settings.consumer_fetch_wait_ms  # read by agents.transport
+        self.fetch_wait_ms = settings.fetch_wait_ms  # read by agents.transport
         self.outputs: set[str] = set()  # logical names of the topics the agents send to
         self.inputs: set[str] = set()
         self.agent_modules = agent_modules(settings.services)

@@ -93,7 +93,10 @@ def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ``chimera/stack`` as ``chimera up`` does. Consumers on it want a small ``fetch.wait.max.ms``
     (5-10 ms): Tansu answers a fetch only when the wait expires (DESIGN §2). A consumer group's first
     join on Tansu waits about half the session timeout (measured: 10 s -> 5 s with aiokafka, 45 s
-    -> 23 s with librdkafka), so group consumers in tests want a short session timeout too."""
+    -> 23 s with librdkafka), so group consumers in tests want a short session timeout too.
+
+    ``CHIMERA_TANSU_PORT`` names it for the session, so a worker on it knows it is on the embedded
+    broker (``Settings.embedded_kafka``) and takes Tansu's fetch wait, as under ``chimera up``."""
     from chimera.settings import Settings
     from chimera.stack import control, parts
     from chimera.stack.process import StackError
@@ -107,5 +110,8 @@ def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         failure = str(exc)
     if failure:
         pytest.fail(f"the Tansu broker did not start: {failure}", pytrace=False)
+    env = pytest.MonkeyPatch()
+    env.setenv("CHIMERA_TANSU_PORT", str(settings.tansu_port))
     yield f"127.0.0.1:{settings.tansu_port}"
+    env.undo()
     control.down([tansu])

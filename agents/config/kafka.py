@@ -91,7 +91,7 @@ class ConfigFollower:
             holder,
             store.fetch,
             store.active,
-            fetch_wait_ms=max(settings.consumer_fetch_wait_ms, 50),
+            fetch_wait_ms=max(settings.fetch_wait_ms, 50),
         )
 
     async def install(self, bundle_id: str, rev: str) -> bool:

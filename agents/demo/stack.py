@@ -13,25 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from chimera.settings import Settings
+from chimera.settings import LOCAL_HOSTS, Settings
 from chimera.stack import control, parts
 from chimera.stack.parts import Part
-
-LOCAL = {"127.0.0.1", "localhost"}
-
-
-def embedded_kafka(settings: Settings) -> bool:
-    """The bootstrap is the embedded Tansu (this host, ``CHIMERA_TANSU_PORT``), not a Kafka of its own."""
-    hosts = [hp.strip().rpartition(":") for hp in settings.kafka_bootstrap.split(",")]
-    return all(h in LOCAL and p == str(settings.tansu_port) for h, _, p in hosts)
 
 
 def needed(settings: Settings, kafka: bool = False) -> list[Part]:
     out = []
-    if kafka and embedded_kafka(settings):
+    if kafka and settings.embedded_kafka:
         out.append(parts.tansu(settings))
     url = urlparse(settings.redis_url)
-    if not settings.redis_cluster_nodes and url.hostname in LOCAL and url.port == settings.redis_port:
+    if not settings.redis_cluster_nodes and url.hostname in LOCAL_HOSTS and url.port == settings.redis_port:
         out.append(parts.redis(settings))
     if settings.clickhouse_backend == "chdb-http":
         out.append(parts.chdb(settings))

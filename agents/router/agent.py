@@ -207,7 +207,7 @@ async def read_range(
     consumer = aiokafka.AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         enable_auto_commit=False,
-        fetch_max_wait_ms=max(settings.consumer_fetch_wait_ms, 5),
+        fetch_max_wait_ms=max(settings.fetch_wait_ms, 5),
     )
     await consumer.start()
     out: list[tuple[int, bytes]] = []

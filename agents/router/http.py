@@ -70,7 +70,7 @@ class KafkaIntentBus:
         self._consumer = aiokafka.AIOKafkaConsumer(
             bootstrap_servers=servers,
             enable_auto_commit=False,
-            fetch_max_wait_ms=max(self.settings.consumer_fetch_wait_ms, 5),
+            fetch_max_wait_ms=max(self.settings.fetch_wait_ms, 5),
         )
         await self._consumer.start()
         try:
