@@ -18,7 +18,8 @@ defaults to 16 bars for the candles (64 ticks per message, at most 256) and, for
    choice, see :func:`replay`) into a fresh prefixed topic set, in MarketBatch micro-batches of
    ``--window-ms`` (at most ``--max-ticks`` ticks each).
 2. **bare**: an aiokafka consumer in this process reads ``mkt.perp`` from the start and decodes every
-   record (``MarketBatch.decode``): the floor any consumer of the topic pays.
+   record (``MarketBatch.decode``): the floor any consumer of the topic pays. It runs again after
+   S2 (4), and the two runs pooled are the round's bare rate: the machine drifts within a round.
 3. **decode-only**: a throwaway Faust agent decodes every record and nothing else, sending one small
    output every 64 records (so that it is timed like the others): the floor any Faust agent pays on
    the topic (Faust's per-record overhead, a few hundred us).
@@ -369,6 +370,15 @@ class Rate:
     def messages_per_s(self) -> float:
         return self.messages / self.seconds
 
+    def __add__(self, other: Rate) -> Rate:
+        """Both spans as one: the rate over their total time (a time-weighted mean)."""
+        return Rate(
+            self.ticks + other.ticks,
+            self.messages + other.messages,
+            self.seconds + other.seconds,
+            self.cpu_s + other.cpu_s,
+        )
+
 
 def steady_rate(outputs: Outputs, emitted_at: list[int], ticks_per_input: list[int]) -> Rate:
     """``emitted_at``: the input index whose processing sent each output (in order)."""
@@ -634,23 +644,33 @@ def _round(
 ) -> dict[str, Any]:
     tmp.mkdir(parents=True, exist_ok=True)
     n_batches = len(batches)
-    bare, bare_total = asyncio.run(
-        bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
-    )
-    if verbose:
-        print(
-            f"bare aiokafka + decode: {bare.ticks_per_s:>10,.0f} ticks/s "
-            f"{bare.messages_per_s:>9,.0f} msg/s "
-            f"({bare_total:.2f} s for the topic; CPU {bare.cpu_us_per_message:,.0f} us/msg)"
+
+    def run_bare(when: str) -> Rate:
+        rate, total = asyncio.run(
+            bare_consume(args.bootstrap, prefix + "mkt.perp", args.partitions, n_batches)
         )
+        if verbose:
+            print(
+                f"bare aiokafka + decode ({when}): {rate.ticks_per_s:>10,.0f} ticks/s "
+                f"{rate.messages_per_s:>9,.0f} msg/s "
+                f"({total:.2f} s for the topic; CPU {rate.cpu_us_per_message:,.0f} us/msg)"
+            )
+        return rate
+
+    before = run_bare("before")
     dec = run_decode_only(args, prefix, tmp, batches)
-    dec_ratio = dec.ticks_per_s / bare.ticks_per_s
     if verbose:
         print(
-            f"Faust decode-only agent: {dec.ticks_per_s:,.0f} ticks/s (ratio to bare {dec_ratio:.3f}; "
-            f"{1e6 / dec.messages_per_s:.0f} us/msg; CPU {dec.cpu_us_per_message:,.0f} us/msg)"
+            f"Faust decode-only agent: {dec.ticks_per_s:,.0f} ticks/s (ratio to bare before "
+            f"{dec.ticks_per_s / before.ticks_per_s:.3f}; {1e6 / dec.messages_per_s:.0f} us/msg; "
+            f"CPU {dec.cpu_us_per_message:,.0f} us/msg)"
         )
     s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
+    after = run_bare("after")
+    # the raw limit brackets the workers: this machine's speed drifts within a round (bare moved by
+    # up to a fifth between runs a minute apart), so one bare run before would favour either side
+    bare = before + after
+    dec_ratio = dec.ticks_per_s / bare.ticks_per_s
     ratio = s2.ticks_per_s / bare.ticks_per_s
     cpu_ratio = s2.ticks_per_cpu_s / bare.ticks_per_cpu_s
     if verbose:
@@ -658,6 +678,11 @@ def _round(
             f"S2 worker (features):  {s2.ticks_per_s:>10,.0f} ticks/s "
             f"{s2.messages_per_s:>9,.0f} batches/s "
             f"({s2.seconds:.2f} s; Ready -> last event {ready_to_last:.2f} s); events == core: {same}"
+        )
+        print(
+            f"bare before and after, pooled: {bare.ticks_per_s:,.0f} ticks/s "
+            f"(after / before {after.ticks_per_s / before.ticks_per_s:.3f}); "
+            f"decode-only / bare {dec_ratio:.3f}"
         )
         print(
             f"S2 / bare: {ratio:.3f} (goal >= 0.5); S2 / decode-only: {s2.ticks_per_s / dec.ticks_per_s:.3f}"
@@ -668,6 +693,8 @@ def _round(
         )
     return {
         "bare_ticks_per_s": round(bare.ticks_per_s),
+        "bare_before_ticks_per_s": round(before.ticks_per_s),
+        "bare_after_ticks_per_s": round(after.ticks_per_s),
         "bare_messages_per_s": round(bare.messages_per_s),
         "decode_only_ticks_per_s": round(dec.ticks_per_s),
         "decode_only_vs_bare_ratio": round(dec_ratio, 3),
