@@ -667,8 +667,8 @@ def _round(
         )
     s2, ready_to_last, same = run_s2(args, prefix, tmp, batches)
     after = run_bare("after")
-    # the raw limit brackets the workers: this machine's speed drifts within a round (bare moved by
-    # up to a fifth between runs a minute apart), so one bare run before would favour either side
+    # the raw limit brackets the workers: this machine's speed drifts within a round (bare moved
+    # 0.74-1.17x between its two runs, minutes apart), so one bare run before would favour either side
     bare = before + after
     dec_ratio = dec.ticks_per_s / bare.ticks_per_s
     ratio = s2.ticks_per_s / bare.ticks_per_s
